@@ -1,0 +1,81 @@
+"""Choosing the spawner backend: explicit, or ``auto`` with a logged reason.
+
+``choose_backend`` is the pure decision; ``probe_*`` are the thin checks of
+the environment it is fed with.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Backends this version can run. Docker and Kubernetes arrive with their own
+#: issues; until then ``auto`` falls through to the ones present and says so.
+IMPLEMENTED_BACKENDS = frozenset({"local"})
+
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+class BackendUnavailable(Exception):
+    """The configured backend cannot run here; the message says why."""
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    kind: str
+    reason: str
+
+
+def choose_backend(
+    requested: str,
+    in_cluster: bool,
+    docker_answers: bool,
+    implemented: frozenset[str] = IMPLEMENTED_BACKENDS,
+) -> BackendChoice:
+    """Which backend runs servers, and why (for the log)."""
+    if requested != "auto":
+        if requested not in implemented:
+            raise BackendUnavailable(
+                f"backend.kind: {requested!r} is not available in this version of TenantHub "
+                f"(available: {', '.join(sorted(implemented))})"
+            )
+        return BackendChoice(requested, "set in the config (backend.kind)")
+    notes = []
+    if in_cluster:
+        if "kubernetes" in implemented:
+            return BackendChoice("kubernetes", "running inside a Kubernetes cluster")
+        notes.append("in a Kubernetes cluster, but the kubernetes backend is not in this version")
+    if docker_answers:
+        if "docker" in implemented:
+            return BackendChoice("docker", "a Docker engine answers")
+        notes.append("a Docker engine answers, but the docker backend is not in this version")
+    else:
+        notes.append("no Docker engine answers")
+    if not in_cluster:
+        notes.insert(0, "not inside a Kubernetes cluster")
+    return BackendChoice(
+        "local",
+        "; ".join(notes) + ". The local backend runs every server as the hub's OS user: "
+        "users are NOT isolated from each other (trial use only)",
+    )
+
+
+def probe_in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.exists()
+
+
+def probe_docker(url: str | None, timeout: float = 2.0) -> bool:
+    """True when a Docker engine answers a ping within ``timeout`` seconds."""
+    try:
+        import docker  # noqa: PLC0415 - only needed for this probe
+
+        client = docker.DockerClient(base_url=url, timeout=timeout) if url else docker.from_env(
+            timeout=int(timeout) or 1
+        )
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False

@@ -1,0 +1,129 @@
+"""Platform config -> JupyterHub traits, in one place (like z2jh's values -> config -> traits).
+
+``configure(c)`` is all ``hub/jupyterhub_config.py`` calls. It validates the
+platform config, migrates and seeds the platform database, chooses the
+backend (logging which and why) and sets every JupyterHub trait TenantHub
+relies on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from hub.app.backend import choose_backend, probe_docker, probe_in_cluster
+from hub.app.context import PlatformContext, config_path_from_env, get_context
+from hub.app.proxy import find_proxy_command, secret_file
+from hub.config.schema import PlatformConfig
+
+log = logging.getLogger("JupyterHub")
+
+CULLER_SERVICE = "idle-culler"
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+
+
+def culler_service(config: PlatformConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """jupyterhub-idle-culler as a hub-managed service and its least-privilege role."""
+    culling = config.culling
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterhub_idle_culler",
+        f"--timeout={culling.idle_timeout}",
+        f"--cull-every={culling.every}",
+    ]
+    if culling.max_age:
+        command.append(f"--max-age={culling.max_age}")
+    service = {"name": CULLER_SERVICE, "command": command}
+    role = {"name": "tenanthub-idle-culler", "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]}
+    return service, role
+
+
+def resolve_command(cmd: list[str]) -> list[str]:
+    """Find the server command next to this Python first, so it matches the hub's version."""
+    here = Path(sys.executable).parent
+    found = shutil.which(cmd[0], path=f"{here}{os.pathsep}{os.environ.get('PATH', '')}")
+    return [found or cmd[0], *cmd[1:]]
+
+
+def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, Any]]:
+    """The traits as plain data ``{Class: {trait: value}}`` (pure apart from secret files)."""
+    config = platform.config
+    data_dir = platform.data_dir
+    spawner_class = {"local": "spawner.local.TenantLocalSpawner"}[backend]
+    spawner_name = spawner_class.rsplit(".", 1)[1]
+    traits: dict[str, dict[str, Any]] = {
+        "JupyterHub": {
+            "ip": config.hub.ip,
+            "port": config.hub.port,
+            "base_url": config.hub.base_url,
+            "hub_ip": "127.0.0.1",
+            "hub_port": config.hub.hub_port,
+            "db_url": platform.db_url,
+            "cookie_secret_file": str(data_dir / "jupyterhub_cookie_secret"),
+            "pid_file": str(data_dir / "jupyterhub.pid"),
+            # a restart must not take running servers or their routes down
+            "cleanup_servers": False,
+            "cleanup_proxy": False,
+            "allow_named_servers": True,
+            "authenticator_class": "hub.auth.native.TenantNativeAuthenticator",
+            "spawner_class": spawner_class,
+            "load_roles": [],
+            "services": [],
+        },
+        "ConfigurableHTTPProxy": {
+            "command": [find_proxy_command()],
+            "pid_file": str(data_dir / "jupyterhub-proxy.pid"),
+            "auth_token": secret_file(data_dir / "proxy_auth_token"),
+        },
+        "Authenticator": {
+            "admin_users": set(config.auth.admin_users),
+            # NativeAuthenticator only lets approved accounts in; that is the allow list
+            "allow_all": True,
+        },
+        "NativeAuthenticator": {
+            "open_signup": config.auth.native.open_signup,
+            "minimum_password_length": config.auth.native.minimum_password_length,
+        },
+        "TenantNativeAuthenticator": {
+            "seed_users_file": str(config.auth.native.seed_users_file or ""),
+        },
+        "Spawner": {"default_url": "/lab"},
+        spawner_name: {
+            "tenanthub_config_file": str(platform.config_path or ""),
+            "cmd": resolve_command(list(config.backend.local.cmd)),
+            "start_timeout": config.backend.local.start_timeout,
+            "http_timeout": config.backend.local.start_timeout,
+        },
+    }
+    if config.culling.enabled:
+        service, role = culler_service(config)
+        traits["JupyterHub"]["services"].append(service)
+        traits["JupyterHub"]["load_roles"].append(role)
+    return traits
+
+
+def configure(c: Any, config_path: str | Path | None = None) -> PlatformContext:
+    """Set JupyterHub's traits on ``c`` from the platform config."""
+    platform = get_context(config_path or config_path_from_env())
+    platform.prepare_database()
+    requested = platform.config.backend.kind
+    choice = choose_backend(
+        requested,
+        in_cluster=requested == "auto" and probe_in_cluster(),
+        docker_answers=requested == "auto" and probe_docker(platform.config.backend.docker.url),
+    )
+    log.info("TenantHub backend: %s (%s)", choice.kind, choice.reason)
+    if choice.kind == "local":
+        log.warning(
+            "TenantHub local backend: all servers run as this OS user; users are not isolated."
+        )
+    for cls, values in hub_traits(platform, choice.kind).items():
+        section = getattr(c, cls)
+        for name, value in values.items():
+            setattr(section, name, value)
+    return platform

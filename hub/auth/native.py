@@ -1,0 +1,85 @@
+"""NativeAuthenticator as TenantHub's embedded default, with two small additions.
+
+1. A compatibility shim (``_StatsdShim``): jupyterhub-nativeauthenticator
+   1.3.0, the newest release, calls ``self.statsd`` in its LoginHandler, and
+   JupyterHub 6 removed ``statsd`` from handlers (jupyterhub PR #5407), so
+   every login would be a 500. The shim gives only that handler a no-op
+   statsd. ``needs_statsd_shim()`` tells when upstream no longer needs it
+   (tests/unit/test_native_shim.py fails then, as a reminder to delete this).
+2. Seed accounts: ``seed_users_file`` (JSON ``{username: bcrypt hash}``) makes
+   accounts exist, approved, at start, so ``make demo`` can print working
+   logins without ever storing a plain password.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.handlers.base import BaseHandler
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.handlers import LoginHandler
+from nativeauthenticator.orm import UserInfo
+from traitlets import Unicode
+
+
+class _NoopTimer:
+    def start(self) -> _NoopTimer:
+        return self
+
+    def stop(self, send: bool = True) -> None:
+        return None
+
+
+class _NoopStatsd:
+    def timer(self, _name: str) -> _NoopTimer:
+        return _NoopTimer()
+
+    def incr(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+def needs_statsd_shim() -> bool:
+    """True while JupyterHub handlers lack the ``statsd`` NativeAuthenticator calls."""
+    return not hasattr(BaseHandler, "statsd")
+
+
+class _StatsdShim(LoginHandler):  # type: ignore[misc]
+    statsd = _NoopStatsd()
+
+
+class TenantNativeAuthenticator(NativeAuthenticator):  # type: ignore[misc]
+    seed_users_file = Unicode(
+        "",
+        config=True,
+        help="JSON file mapping username -> bcrypt hash; those accounts are created, "
+        "approved, at start when missing. Existing accounts are never changed.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.seed_users_file:
+            self.seed_accounts(Path(self.seed_users_file))
+
+    def seed_accounts(self, path: Path) -> list[str]:
+        hashes = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(hashes, dict):
+            raise ValueError(f"{path}: expected a JSON object of username -> bcrypt hash")
+        created = []
+        for username, hashed in hashes.items():
+            name = self.normalize_username(username)
+            if UserInfo.find(self.db, name) is not None:
+                continue
+            self.db.add(UserInfo(username=name, password=hashed.encode(), is_authorized=True))
+            created.append(name)
+        self.db.commit()
+        if created:
+            self.log.info("Created seed accounts: %s", ", ".join(created))
+        return created
+
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
+        handlers: list[tuple[str, Any]] = super().get_handlers(app)
+        if not needs_statsd_shim():
+            return handlers
+        return [(route, _StatsdShim if cls is LoginHandler else cls) for route, cls in handlers]

@@ -1,0 +1,192 @@
+"""Load ``tenanthub.yaml``: YAML -> schema -> cross-reference checks -> PlatformConfig.
+
+Every problem is reported with the key path it is at (``tenants[1].quota.cpu``),
+all of them at once, so a platform admin fixes a file in one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from hub.config.schema import PlatformConfig
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config file: where it is and what is wrong."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """The config cannot be used; ``issues`` lists every problem found."""
+
+    def __init__(self, source: str, issues: Sequence[ConfigIssue]) -> None:
+        self.source = source
+        self.issues = list(issues)
+        lines = "\n".join(f"  {issue}" for issue in self.issues)
+        super().__init__(f"{source}: {len(self.issues)} problem(s)\n{lines}")
+
+
+def format_loc(loc: Iterable[int | str]) -> str:
+    """('tenants', 1, 'quota', 'cpu') -> 'tenants[1].quota.cpu'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _issues_from_validation(error: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    for item in error.errors(include_url=False):
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and "[" in p)]
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; `tenanthub config schema` lists the keys)"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        issues.append(ConfigIssue(format_loc(loc), message))
+    return issues
+
+
+def cross_reference_issues(config: PlatformConfig) -> list[ConfigIssue]:
+    """Problems a per-field schema cannot see: duplicates and dangling references."""
+    issues: list[ConfigIssue] = []
+    seen_profiles: dict[str, int] = {}
+    for i, profile in enumerate(config.profiles):
+        if profile.name in seen_profiles:
+            issues.append(
+                ConfigIssue(
+                    f"profiles[{i}].name",
+                    f"duplicate profile {profile.name!r} (first at profiles[{seen_profiles[profile.name]}])",
+                )
+            )
+        else:
+            seen_profiles[profile.name] = i
+    seen_tenants: dict[str, int] = {}
+    for i, tenant in enumerate(config.tenants):
+        if tenant.name in seen_tenants:
+            issues.append(
+                ConfigIssue(
+                    f"tenants[{i}].name",
+                    f"duplicate tenant {tenant.name!r} (first at tenants[{seen_tenants[tenant.name]}])",
+                )
+            )
+        else:
+            seen_tenants[tenant.name] = i
+    defaults = [p.name for p in config.profiles if p.default]
+    if len(defaults) > 1:
+        issues.append(ConfigIssue("profiles", f"more than one default profile: {defaults}"))
+    for i, profile in enumerate(config.profiles):
+        for j, tenant_name in enumerate(profile.allowed_tenants):
+            if tenant_name not in seen_tenants:
+                issues.append(
+                    ConfigIssue(
+                        f"profiles[{i}].allowed_tenants[{j}]",
+                        f"unknown tenant {tenant_name!r} (tenants: {sorted(seen_tenants)})",
+                    )
+                )
+    for i, tenant in enumerate(config.tenants):
+        for j, profile_name in enumerate(tenant.profiles):
+            if profile_name not in seen_profiles:
+                issues.append(
+                    ConfigIssue(
+                        f"tenants[{i}].profiles[{j}]",
+                        f"unknown profile {profile_name!r} (profiles: {sorted(seen_profiles)})",
+                    )
+                )
+        users: dict[str, int] = {}
+        for j, member in enumerate(tenant.members):
+            if member.user in users:
+                issues.append(
+                    ConfigIssue(
+                        f"tenants[{i}].members[{j}].user",
+                        f"user {member.user!r} is listed twice in tenant {tenant.name!r}",
+                    )
+                )
+            users[member.user] = j
+    return issues
+
+
+def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> PlatformConfig:
+    """Validate already-parsed YAML/JSON data; relative paths resolve against ``base_dir``."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigIssue("", "the top level must be a mapping of sections")])
+    try:
+        config = PlatformConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _issues_from_validation(exc)) from None
+    issues = cross_reference_issues(config)
+    if issues:
+        raise ConfigError(source, issues)
+    if base_dir is not None:
+        config = _resolve_paths(config, base_dir)
+    return config
+
+
+def _resolve_paths(config: PlatformConfig, base_dir: Path) -> PlatformConfig:
+    hub = config.hub
+    data_dir = hub.data_dir if hub.data_dir.is_absolute() else (base_dir / hub.data_dir)
+    native = config.auth.native
+    seed = native.seed_users_file
+    if seed is not None and not seed.is_absolute():
+        seed = base_dir / seed
+    return config.model_copy(
+        update={
+            "hub": hub.model_copy(update={"data_dir": data_dir.resolve()}),
+            "auth": config.auth.model_copy(
+                update={"native": native.model_copy(update={"seed_users_file": seed})}
+            ),
+        }
+    )
+
+
+def load_config(path: str | Path) -> PlatformConfig:
+    """Read and validate a config file; raises ConfigError listing every problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigError(source, [ConfigIssue("", f"cannot read the file: {exc.strerror}")]) from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            source, [ConfigIssue("", f"file is {size} bytes; the limit is {MAX_CONFIG_BYTES}")]
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [ConfigIssue("", f"cannot read the file: {exc}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [ConfigIssue(where, f"invalid YAML: {problem}")]) from None
+    return parse_config(data, source, base_dir=path.parent.resolve())
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the config (the Helm chart's values schema is generated from it)."""
+    schema = PlatformConfig.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "TenantHub platform configuration (tenanthub.yaml)"
+    return schema

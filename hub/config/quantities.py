@@ -1,0 +1,102 @@
+"""Kubernetes resource quantities, parsed into plain numbers.
+
+Profiles and quotas are written the way Kubernetes users write them (``500m``,
+``2``, ``4Gi``, ``512M``) so the same values can go into ResourceQuota objects
+unchanged, while the quota arithmetic works on exact integers (millicores and
+bytes) to avoid float rounding surprises at the limit.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "m": Decimal("0.001"),
+    "": Decimal(1),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+}
+_QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE])?$")
+
+
+class QuantityError(ValueError):
+    """A value is not a valid Kubernetes quantity for the resource it is used for."""
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """Parse a Kubernetes quantity into an exact Decimal of base units."""
+    if isinstance(value, bool):
+        raise QuantityError(f"expected a quantity, got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise QuantityError(f"quantity must not be negative: {value!r}")
+        return Decimal(str(value))
+    text = str(value).strip()
+    match = _QUANTITY.match(text)
+    if not match:
+        raise QuantityError(
+            f"{value!r} is not a Kubernetes quantity (examples: 500m, 2, 1.5, 512M, 4Gi)"
+        )
+    try:
+        number = Decimal(match.group("number"))
+    except InvalidOperation as exc:  # pragma: no cover - the regex already restricts this
+        raise QuantityError(f"{value!r} is not a number") from exc
+    suffix = match.group("suffix") or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    return number * _DECIMAL[suffix]
+
+
+def parse_cpu_millis(value: str | int | float) -> int:
+    """CPU quantity -> integer millicores (``500m`` -> 500, ``2`` -> 2000)."""
+    cores = parse_quantity(value)
+    millis = cores * 1000
+    if millis != millis.to_integral_value():
+        raise QuantityError(f"{value!r}: CPU cannot be finer than 1m (one millicore)")
+    return int(millis)
+
+
+def parse_bytes(value: str | int | float) -> int:
+    """Memory/storage quantity -> integer bytes (``4Gi`` -> 4294967296)."""
+    text = str(value).strip()
+    if text.endswith("m") and not isinstance(value, int | float):
+        raise QuantityError(f"{value!r}: a byte quantity cannot use the milli suffix 'm'")
+    amount = parse_quantity(value)
+    if amount != amount.to_integral_value():
+        raise QuantityError(f"{value!r} is not a whole number of bytes")
+    return int(amount)
+
+
+def format_cpu(millis: int) -> str:
+    """Millicores back to the shortest Kubernetes form (2000 -> '2', 500 -> '500m')."""
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def format_bytes(count: int) -> str:
+    """Bytes back to a Kubernetes quantity, binary suffix when it divides evenly."""
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
+        unit = _BINARY[suffix]
+        if count and count % unit == 0:
+            return f"{count // unit}{suffix}"
+    return str(count)
+
+
+def human_bytes(count: int) -> str:
+    """Bytes for people (messages and the console): '1.5 GiB'."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1024
+    return f"{count} B"  # pragma: no cover
+
+
+def human_cpu(millis: int) -> str:
+    """Millicores for people: '0.5 CPU', '2 CPU'."""
+    return f"{millis / 1000:g} CPU"

@@ -1,0 +1,288 @@
+"""The one schema of ``tenanthub.yaml`` (and of the Helm chart's ``tenanthub:`` values).
+
+Every section forbids unknown keys so a typo is an error with a key path, not
+a setting silently ignored. Quantities are kept as the strings people wrote
+(so they round-trip into Kubernetes objects) and validated here; the parsed
+integer forms are available as properties for the quota arithmetic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.functional_validators import AfterValidator, BeforeValidator
+
+from hub.config.durations import parse_duration
+from hub.config.quantities import parse_bytes, parse_cpu_millis
+from hub.tenancy.names import profile_name_problem, tenant_name_problem
+
+
+def _as_text(value: Any) -> Any:
+    """YAML turns ``cpu: 2`` into an int; keep quantities as strings."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a quantity, got {value!r}")
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _check_cpu(value: str) -> str:
+    parse_cpu_millis(value)
+    return value
+
+
+def _check_bytes(value: str) -> str:
+    parse_bytes(value)
+    return value
+
+
+def _check_tenant_name(value: str) -> str:
+    problem = tenant_name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_profile_name(value: str) -> str:
+    problem = profile_name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_duration(value: Any) -> int:
+    return parse_duration(value)
+
+
+CpuQuantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_cpu)]
+ByteQuantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_bytes)]
+TenantName = Annotated[str, AfterValidator(_check_tenant_name)]
+ProfileName = Annotated[str, AfterValidator(_check_profile_name)]
+Seconds = Annotated[int, BeforeValidator(_check_duration)]
+Username = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s/]+$")]
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------- hub
+
+
+class HubSettings(Strict):
+    ip: str = Field("127.0.0.1", description="Address the public proxy binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Public proxy port.")
+    hub_port: int = Field(8081, ge=1, le=65535, description="Port of the hub's own API.")
+    base_url: str = Field("/", pattern=r"^/", description="URL prefix of the whole platform.")
+    db_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the platform (and JupyterHub) database; "
+        "default: SQLite file tenanthub.sqlite in data_dir.",
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Where TenantHub keeps state; relative paths are relative to the config file.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+
+# ----------------------------------------------------------------------------- auth
+
+
+class NativeAuthSettings(Strict):
+    open_signup: bool = Field(
+        False, description="Approve sign-ups automatically (default: an admin approves each)."
+    )
+    minimum_password_length: int = Field(8, ge=1, le=1024)
+    seed_users_file: Path | None = Field(
+        None,
+        description="JSON file {username: bcrypt hash}: accounts created, approved, at start "
+        "if missing (used by the demo; never holds plain passwords).",
+    )
+
+
+class AuthSettings(Strict):
+    kind: Literal["native", "ldap", "oauth"] = Field(
+        "native", description="Who signs people in: native accounts, LDAP, or OAuth/OIDC."
+    )
+    admin_users: list[Username] = Field(
+        default_factory=list, description="Platform admins (JupyterHub admins)."
+    )
+    native: NativeAuthSettings = Field(default_factory=NativeAuthSettings)
+
+
+# ----------------------------------------------------------------------------- backend
+
+
+class LocalBackendSettings(Strict):
+    cmd: list[str] = Field(
+        default_factory=lambda: ["jupyterhub-singleuser"],
+        description="Command of the single-user server.",
+    )
+    start_timeout: Seconds = Field(60, description="Seconds to wait for a server to start.")
+
+
+class DockerBackendSettings(Strict):
+    url: str | None = Field(None, description="Docker engine URL; default from DOCKER_HOST.")
+
+
+class KubernetesBackendSettings(Strict):
+    namespace_prefix: str = Field("th-", pattern=r"^[a-z0-9-]{1,10}$")
+
+
+class BackendSettings(Strict):
+    kind: Literal["auto", "kubernetes", "docker", "local"] = Field(
+        "auto",
+        description="auto: kubernetes when in-cluster, else docker when an engine answers, "
+        "else local.",
+    )
+    local: LocalBackendSettings = Field(default_factory=LocalBackendSettings)
+    docker: DockerBackendSettings = Field(default_factory=DockerBackendSettings)
+    kubernetes: KubernetesBackendSettings = Field(default_factory=KubernetesBackendSettings)
+
+
+# ----------------------------------------------------------------------------- profiles
+
+
+class CpuRange(Strict):
+    guarantee: CpuQuantity | None = None
+    limit: CpuQuantity | None = None
+
+    @model_validator(mode="after")
+    def _guarantee_within_limit(self) -> CpuRange:
+        if self.guarantee and self.limit:
+            if parse_cpu_millis(self.guarantee) > parse_cpu_millis(self.limit):
+                raise ValueError(f"guarantee {self.guarantee} is above limit {self.limit}")
+        return self
+
+
+class MemoryRange(Strict):
+    guarantee: ByteQuantity | None = None
+    limit: ByteQuantity | None = None
+
+    @model_validator(mode="after")
+    def _guarantee_within_limit(self) -> MemoryRange:
+        if self.guarantee and self.limit:
+            if parse_bytes(self.guarantee) > parse_bytes(self.limit):
+                raise ValueError(f"guarantee {self.guarantee} is above limit {self.limit}")
+        return self
+
+
+class Toleration(Strict):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class Profile(Strict):
+    name: ProfileName
+    display_name: str = ""
+    description: str = ""
+    image: str = Field(
+        "tenanthub/notebook-cpu:latest",
+        description="Image of the server (docker and kubernetes backends).",
+    )
+    cpu: CpuRange = Field(default_factory=CpuRange)
+    memory: MemoryRange = Field(default_factory=MemoryRange)
+    gpu: int = Field(0, ge=0, le=64, description="nvidia.com/gpu limit.")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    allowed_tenants: list[TenantName] = Field(
+        default_factory=list, description="Tenants that may use this profile; empty: all."
+    )
+    default: bool = Field(False, description="Preselected in the spawn form.")
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name
+
+
+# ----------------------------------------------------------------------------- tenants
+
+
+class Quota(Strict):
+    """Per-tenant limits; a missing value means no limit on that resource."""
+
+    cpu: CpuQuantity | None = Field(None, description="Sum of server CPU limits.")
+    memory: ByteQuantity | None = Field(None, description="Sum of server memory limits.")
+    gpu: int | None = Field(None, ge=0)
+    servers: int | None = Field(None, ge=0, description="Running servers at once.")
+    storage: ByteQuantity | None = Field(None, description="Requested storage.")
+    running_jobs: int | None = Field(None, ge=0)
+
+
+class Member(Strict):
+    user: Username
+    role: Literal["member", "admin"] = "member"
+
+
+class GroupMapping(Strict):
+    group: str = Field(min_length=1)
+    role: Literal["member", "admin"] = "member"
+
+
+class NfsSource(Strict):
+    server: str = Field(min_length=1)
+    path: str = Field(pattern=r"^/")
+
+
+class TenantStorage(Strict):
+    size: ByteQuantity = "10Gi"
+    nfs: NfsSource | None = None
+    storage_class: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TenantStorage:
+        if self.nfs and self.storage_class:
+            raise ValueError("set either nfs or storage_class, not both")
+        return self
+
+
+class Tenant(Strict):
+    name: TenantName
+    display_name: str = ""
+    quota: Quota = Field(default_factory=Quota)
+    members: list[Member] = Field(default_factory=list)
+    group_mappings: list[GroupMapping] = Field(default_factory=list)
+    storage: TenantStorage = Field(default_factory=TenantStorage)
+    profiles: list[ProfileName] = Field(
+        default_factory=list, description="Profiles allowed in this tenant; empty: all."
+    )
+
+
+# ----------------------------------------------------------------------------- culling
+
+
+class CullingSettings(Strict):
+    enabled: bool = True
+    idle_timeout: Seconds = Field(3600, description="Stop servers idle this long (1h, 30m...).")
+    max_age: Seconds = Field(0, description="Stop servers older than this; 0: never.")
+    every: Seconds = Field(300, description="How often the culler checks.")
+
+
+# ----------------------------------------------------------------------------- root
+
+
+class PlatformConfig(Strict):
+    hub: HubSettings = Field(default_factory=HubSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    backend: BackendSettings = Field(default_factory=BackendSettings)
+    profiles: list[Profile] = Field(default_factory=list)
+    tenants: list[Tenant] = Field(default_factory=list)
+    culling: CullingSettings = Field(default_factory=CullingSettings)
+
+    def profile(self, name: str) -> Profile | None:
+        return next((p for p in self.profiles if p.name == name), None)
+
+    def tenant(self, name: str) -> Tenant | None:
+        return next((t for t in self.tenants if t.name == name), None)

@@ -1,0 +1,5 @@
+"""JupyterHub config for TenantHub: every trait comes from tenanthub.yaml (see hub.app.traits)."""
+
+from hub.app.traits import configure
+
+configure(c)  # type: ignore[name-defined]  # noqa: F821 - `c` is provided by JupyterHub

@@ -1,0 +1,128 @@
+"""Platform tables (prefixed ``th_`` so they can share a database with JupyterHub's).
+
+Schema changes go through Alembic migrations in ``hub/tenancy/migrations``;
+nothing here calls ``create_all`` outside tests of the models themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class TenantRow(Base):
+    __tablename__ = "th_tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    all_profiles: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    storage: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    group_mappings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="manual")
+    #: Fingerprint of the tenant as the config last seeded it; see hub.tenancy.seed.
+    seeded_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    quota: Mapped[QuotaRow] = relationship(
+        back_populates="tenant", uselist=False, cascade="all, delete-orphan", lazy="joined"
+    )
+    memberships: Mapped[list[MembershipRow]] = relationship(
+        back_populates="tenant", cascade="all, delete-orphan"
+    )
+    profiles: Mapped[list[TenantProfileRow]] = relationship(
+        back_populates="tenant", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class QuotaRow(Base):
+    """One row per tenant; NULL in a column means no limit."""
+
+    __tablename__ = "th_quotas"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("th_tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    cpu_millis: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    gpu: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    servers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    storage_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    running_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    tenant: Mapped[TenantRow] = relationship(back_populates="quota")
+
+
+class MembershipRow(Base):
+    """User x tenant x role, per source; a user's role is the highest over sources."""
+
+    __tablename__ = "th_memberships"
+    __table_args__ = (UniqueConstraint("tenant_id", "username", "source", name="uq_th_membership"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("th_tenants.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    username: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # member | admin
+    source: Mapped[str] = mapped_column(String(16), nullable=False)  # config|ldap|oauth|manual
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    tenant: Mapped[TenantRow] = relationship(back_populates="memberships")
+
+
+class TenantProfileRow(Base):
+    """A profile allowed in a tenant (only consulted when the tenant's all_profiles is false)."""
+
+    __tablename__ = "th_tenant_profiles"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("th_tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    profile: Mapped[str] = mapped_column(String(63), primary_key=True)
+
+    tenant: Mapped[TenantRow] = relationship(back_populates="profiles")
+
+
+class AuditRow(Base):
+    __tablename__ = "th_audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    target: Mapped[str] = mapped_column(String(255), nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="")

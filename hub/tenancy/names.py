@@ -1,0 +1,110 @@
+"""Tenant names and the names derived from them.
+
+A tenant name becomes part of a Kubernetes namespace (``th-<tenant>``), Docker
+volume and network names, a JupyterHub group and a named-server name, so it
+must be a DNS-1123 label that still fits once prefixed. All derived names are
+computed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_TENANT_NAME = 40
+NAMESPACE_PREFIX = "th-"
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+#: Names that would collide with system namespaces, TenantHub's own objects or
+#: URLs, or read as a wildcard in the console and API.
+RESERVED_TENANT_NAMES = frozenset(
+    {
+        "admin",
+        "all",
+        "api",
+        "console",
+        "default",
+        "hub",
+        "none",
+        "public",
+        "system",
+        "tenanthub",
+        "user",
+        "users",
+    }
+)
+
+
+class InvalidNameError(ValueError):
+    """A name that cannot be used; the message says why and what is allowed."""
+
+
+def tenant_name_problem(name: object) -> str | None:
+    """Why ``name`` is not a valid tenant name, or None when it is valid."""
+    if not isinstance(name, str):
+        return f"tenant name must be a string, got {type(name).__name__}"
+    if not name:
+        return "tenant name must not be empty"
+    if len(name) > MAX_TENANT_NAME:
+        return f"tenant name {name!r} is {len(name)} characters; the limit is {MAX_TENANT_NAME}"
+    if not _DNS1123_LABEL.match(name):
+        return (
+            f"tenant name {name!r} must be a DNS-1123 label: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    if name in RESERVED_TENANT_NAMES or name.startswith("kube-"):
+        return f"tenant name {name!r} is reserved; pick another name"
+    return None
+
+
+def validate_tenant_name(name: object) -> str:
+    """Return ``name`` unchanged if valid, else raise InvalidNameError."""
+    problem = tenant_name_problem(name)
+    if problem:
+        raise InvalidNameError(problem)
+    assert isinstance(name, str)
+    return name
+
+
+def profile_name_problem(name: object) -> str | None:
+    """Profiles are named like tenants (they appear in labels and form values)."""
+    if not isinstance(name, str) or not name:
+        return "profile name must be a non-empty string"
+    if len(name) > 63 or not _DNS1123_LABEL.match(name):
+        return f"profile name {name!r} must be a DNS-1123 label of at most 63 characters"
+    return None
+
+
+def namespace_for(tenant: str) -> str:
+    """Kubernetes namespace of a tenant."""
+    return NAMESPACE_PREFIX + validate_tenant_name(tenant)
+
+
+def group_for(tenant: str) -> str:
+    """JupyterHub group that mirrors a tenant's membership."""
+    return "tenant-" + validate_tenant_name(tenant)
+
+
+def shared_volume_for(tenant: str) -> str:
+    """Docker volume / PVC holding the tenant's shared folder and homes."""
+    return f"tenanthub-{validate_tenant_name(tenant)}-shared"
+
+
+def home_volume_for(tenant: str, username: str) -> str:
+    """Per-user home volume name; the user part is escaped to volume-safe characters."""
+    return f"tenanthub-{validate_tenant_name(tenant)}-home-{safe_slug(username)}"
+
+
+def safe_slug(value: str) -> str:
+    """A lossless, collision-free slug for user names in object names.
+
+    Characters outside ``[a-z0-9]`` are hex-escaped as ``-xx`` so ``a.b`` and
+    ``a-b`` never map to the same name (the same idea as kubespawner's
+    escapism-based safe names).
+    """
+    out = []
+    for ch in value:
+        if ch.isascii() and (ch.islower() or ch.isdigit()):
+            out.append(ch)
+        else:
+            out.append("".join(f"-{b:02x}" for b in ch.encode("utf-8")))
+    return "".join(out)

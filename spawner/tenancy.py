@@ -1,0 +1,184 @@
+"""TenantSpawnerMixin: the tenancy hooks every TenantHub spawner shares.
+
+Mixed in front of a JupyterHub spawner class (local, Docker, Kubernetes, or a
+no-op one in the benchmark), it adds the spawn form, and before the backend
+creates anything: membership lookup, profile resolution and the quota
+pre-check. Refusals are raised as HTTP errors whose message JupyterHub shows
+on the spawn page and returns from its REST API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+from tornado import web
+from traitlets import HasTraits, Unicode, default
+
+from hub.app.context import PlatformContext, config_path_from_env, get_context
+from hub.tenancy.quota import quota_message
+from hub.tenancy.usage import Allocation
+from spawner.admission import AdmissionRefused, admit
+from spawner.form import parse_form, render_form
+from spawner.plan import SpawnPlan, make_plan
+
+
+class TenancyRefused(web.HTTPError):
+    """A spawn refused by tenancy rules; the message is for the user."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message.replace("%", "%%"))
+        self.jupyterhub_message = message
+
+
+_RUNNING_SERVERS = text(
+    "SELECT u.name AS username, s.name AS server, s.user_options AS options "
+    "FROM spawners s JOIN users u ON s.user_id = u.id WHERE s.server_id IS NOT NULL"
+)
+
+
+USER_OPTION_KEYS = frozenset({"tenant", "profile"})
+
+
+def _check_user_options(_spawner: Any, options: dict[str, Any]) -> None:
+    """Refuse user_options TenantHub does not understand (they would be silently ignored)."""
+    unknown = sorted(set(options) - USER_OPTION_KEYS)
+    if unknown:
+        raise TenancyRefused(
+            400, f"Unknown server options: {', '.join(map(str, unknown))}. Allowed: tenant, profile."
+        )
+    for key in USER_OPTION_KEYS & set(options):
+        value = options[key]
+        if not isinstance(value, str) or len(value) > 63:
+            raise TenancyRefused(400, f"Server option {key!r} must be a name (a short string).")
+
+
+class TenantSpawnerMixin(HasTraits):
+    """Put before the backend spawner class: ``class X(TenantSpawnerMixin, LocalProcessSpawner)``."""
+
+    tenanthub_config_file = Unicode(
+        "",
+        config=True,
+        help="Path of tenanthub.yaml; default: the TENANTHUB_CONFIG environment variable.",
+    )
+
+    # provided by jupyterhub.spawner.Spawner
+    user: Any
+    name: str
+    user_options: dict[str, Any]
+    log: Any
+    tenancy_plan: SpawnPlan | None = None
+
+    @property
+    def platform(self) -> PlatformContext:
+        return get_context(self.tenanthub_config_file or config_path_from_env())
+
+    @property
+    def ledger_key(self) -> str:
+        return f"{self.user.name}/{self.name}"
+
+    @default("options_form")
+    def _tenancy_options_form(self) -> Any:
+        return self._render_tenancy_form
+
+    async def _render_tenancy_form(self, _spawner: Any) -> str:
+        platform = self.platform
+        memberships = await platform.run(platform.store.memberships_of, self.user.name)
+        return render_form(
+            memberships, platform.config.profiles, self.name, self.local_backend_warning
+        )
+
+    local_backend_warning = False
+
+    @default("apply_user_options")
+    def _tenancy_apply_user_options(self) -> Any:
+        return _check_user_options
+
+    def options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, str]:
+        return parse_form(formdata)
+
+    async def _ensure_ledger(self) -> None:
+        """After a hub restart, count the servers JupyterHub still runs."""
+        platform = self.platform
+        if platform.ledger.loaded:
+            return
+
+        def running() -> list[tuple[str, str, dict[str, Any]]]:
+            with platform.engine.connect() as conn:
+                rows = conn.execute(_RUNNING_SERVERS).all()
+            out = []
+            for username, server, options in rows:
+                if isinstance(options, str):
+                    options = json.loads(options or "{}")
+                out.append((username, server or "", options or {}))
+            return out
+
+        servers = await platform.run(running)
+        if platform.ledger.loaded:  # another spawn loaded it while we waited
+            return
+        for username, server, options in servers:
+            tenant, profile_name = options.get("tenant"), options.get("profile")
+            profile = platform.config.profile(profile_name) if profile_name else None
+            if not tenant or profile is None:
+                continue
+            plan = make_plan(tenant, profile, username, server)
+            platform.ledger.record(Allocation(f"{username}/{server}", tenant, username, plan.resources))
+        platform.ledger.loaded = True
+
+    async def tenancy_admit(self) -> SpawnPlan:
+        """Decide tenant and profile and reserve quota; raise TenancyRefused when not allowed."""
+        platform = self.platform
+        options = self.user_options or {}
+        memberships = await platform.run(platform.store.memberships_of, self.user.name)
+        try:
+            admission = admit(
+                memberships,
+                platform.config.profiles,
+                options.get("tenant"),
+                options.get("profile"),
+                self.name,
+            )
+        except AdmissionRefused as exc:
+            raise TenancyRefused(403, str(exc)) from None
+        tenant = admission.membership.tenant
+        plan = make_plan(tenant.name, admission.profile, self.user.name, self.name)
+        await self._ensure_ledger()
+        # no await from here to reserve(): check-and-add is atomic on the event loop
+        other = platform.ledger.server_in_tenant(self.user.name, tenant.name)
+        if other is not None and other != self.ledger_key:
+            server = other.split("/", 1)[1] or "(default)"
+            raise TenancyRefused(
+                409,
+                f"You already have a server in tenant {tenant.name!r} (server {server}). "
+                "Stop it first, or open it instead; one server per tenant.",
+            )
+        problems = platform.ledger.reserve(
+            Allocation(self.ledger_key, tenant.name, self.user.name, plan.resources), tenant.limits
+        )
+        if problems:
+            raise TenancyRefused(403, quota_message(tenant.name, problems))
+        self.user_options = {**options, "tenant": plan.tenant, "profile": plan.profile}
+        self.tenancy_plan = plan
+        return plan
+
+    def tenancy_release(self) -> None:
+        self.platform.ledger.release(self.ledger_key)
+
+    def apply_plan(self, plan: SpawnPlan) -> None:
+        """Backend hook: turn the plan into this spawner's settings (before super().start())."""
+
+    async def start(self) -> Any:
+        plan = await self.tenancy_admit()
+        try:
+            self.apply_plan(plan)
+            return await super().start()  # type: ignore[misc]
+        except BaseException:
+            self.tenancy_release()
+            raise
+
+    async def stop(self, now: bool = False) -> Any:
+        try:
+            return await super().stop(now=now)  # type: ignore[misc]
+        finally:
+            self.tenancy_release()
