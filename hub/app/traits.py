@@ -77,6 +77,7 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
         },
         "ConfigurableHTTPProxy": {
             "command": [find_proxy_command()],
+            "api_url": f"http://127.0.0.1:{config.hub.proxy_api_port or config.hub.port + 1}",
             "pid_file": str(data_dir / "jupyterhub-proxy.pid"),
             "auth_token": secret_file(data_dir / "proxy_auth_token"),
         },

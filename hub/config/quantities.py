@@ -92,7 +92,10 @@ def human_bytes(count: int) -> str:
     value = float(count)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+            if unit == "B":
+                return f"{value:.0f} {unit}"
+            # at most two decimals, never scientific notation ('1000 GiB', not '1e+03 GiB')
+            return f"{value:.2f}".rstrip("0").rstrip(".") + f" {unit}"
         value /= 1024
     return f"{count} B"  # pragma: no cover
 

@@ -77,6 +77,9 @@ class HubSettings(Strict):
     ip: str = Field("127.0.0.1", description="Address the public proxy binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Public proxy port.")
     hub_port: int = Field(8081, ge=1, le=65535, description="Port of the hub's own API.")
+    proxy_api_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the proxy's REST API; default: port + 1."
+    )
     base_url: str = Field("/", pattern=r"^/", description="URL prefix of the whole platform.")
     db_url: str | None = Field(
         None,

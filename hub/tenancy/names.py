@@ -46,7 +46,7 @@ def tenant_name_problem(name: object) -> str | None:
         return "tenant name must not be empty"
     if len(name) > MAX_TENANT_NAME:
         return f"tenant name {name!r} is {len(name)} characters; the limit is {MAX_TENANT_NAME}"
-    if not _DNS1123_LABEL.match(name):
+    if not _DNS1123_LABEL.fullmatch(name):
         return (
             f"tenant name {name!r} must be a DNS-1123 label: lower-case letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -69,7 +69,7 @@ def profile_name_problem(name: object) -> str | None:
     """Profiles are named like tenants (they appear in labels and form values)."""
     if not isinstance(name, str) or not name:
         return "profile name must be a non-empty string"
-    if len(name) > 63 or not _DNS1123_LABEL.match(name):
+    if len(name) > 63 or not _DNS1123_LABEL.fullmatch(name):
         return f"profile name {name!r} must be a DNS-1123 label of at most 63 characters"
     return None
 

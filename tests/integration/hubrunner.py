@@ -1,0 +1,235 @@
+"""Start a real TenantHub (JupyterHub + configurable-http-proxy) for a test.
+
+The hub is started the way a user starts it, ``tenanthub run CONFIG``, as a
+separate process. Stopping it leaves the proxy running (JupyterHub does that
+on purpose, so restarts keep routes); ``shutdown`` then stops the proxy by the
+PID in its pid file, and any leftover single-user servers of this test by the
+PIDs JupyterHub recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import requests
+import yaml
+
+
+def free_port_pair() -> int:
+    """A port p with p and p+1 free (JupyterHub puts the proxy API on port+1)."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        try:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningHub:
+    root: Path
+    config_path: Path
+    url: str
+    passwords: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+    starts: int = 0
+
+    def __post_init__(self) -> None:
+        self.log_path = self.root / "hub.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, timeout: float = 60) -> None:
+        self.starts += 1
+        handle = open(self.log_path, "ab")  # noqa: SIM115 - the hub owns it while running
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "run", str(self.config_path)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        handle.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            try:
+                if requests.get(f"{self.url}hub/api/", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"hub did not answer within {timeout}s:\n{self.log()[-4000:]}")
+
+    def stop_hub(self) -> None:
+        """SIGTERM the hub only (proxy and servers keep running, as in a real restart)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self) -> None:
+        self.stop_hub()
+        self.start()
+
+    def _server_pids(self) -> list[int]:
+        pids = []
+        try:
+            import sqlalchemy
+
+            config = yaml.safe_load(self.config_path.read_text())
+            url = config["hub"].get("db_url") or f"sqlite:///{self.data_dir / 'tenanthub.sqlite'}"
+            url = url.replace("postgresql://", "postgresql+psycopg://")
+            engine = sqlalchemy.create_engine(url)
+            with engine.connect() as conn:
+                for (state,) in conn.execute(sqlalchemy.text("SELECT state FROM spawners")):
+                    data = json.loads(state) if isinstance(state, str) else (state or {})
+                    if data.get("pid"):
+                        pids.append(int(data["pid"]))
+            engine.dispose()
+        except Exception:  # noqa: S110 - best effort cleanup
+            pass
+        return pids
+
+    def shutdown(self) -> None:
+        server_pids = self._server_pids()
+        self.stop_hub()
+        pid_file = self.data_dir / "jupyterhub-proxy.pid"
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+            except (ValueError, ProcessLookupError):
+                pass
+        for pid in server_pids:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def write_hub(root: Path, config: dict[str, Any], passwords: dict[str, str]) -> RunningHub:
+    """Write tenanthub.yaml and a seed-accounts file (bcrypt, cheap rounds) under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    seed = {
+        user: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=4)).decode()
+        for user, pw in passwords.items()
+    }
+    (root / "seed-users.json").write_text(json.dumps(seed))
+    port = free_port_pair()
+    config = json.loads(json.dumps(config))
+    hub = config.setdefault("hub", {})
+    hub.update({"ip": "127.0.0.1", "port": port, "hub_port": free_port(), "data_dir": "data"})
+    auth = config.setdefault("auth", {})
+    auth.setdefault("native", {})["seed_users_file"] = "seed-users.json"
+    config.setdefault("backend", {})["kind"] = "local"
+    path = root / "tenanthub.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return RunningHub(root, path, f"http://127.0.0.1:{port}/", passwords)
+
+
+class Browser:
+    """A requests session that logs in and acts like a browser (cookies, _xsrf)."""
+
+    def __init__(self, hub: RunningHub, user: str) -> None:
+        self.hub = hub
+        self.user = user
+        self.session = requests.Session()
+
+    def login(self, password: str | None = None) -> requests.Response:
+        self.session.get(self.hub.url + "hub/login", timeout=10)
+        return self.session.post(
+            self.hub.url + "hub/login",
+            data={
+                "username": self.user,
+                "password": password or self.hub.passwords[self.user],
+                "_xsrf": self.session.cookies.get("_xsrf", path="/hub/"),
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    def hub_xsrf(self) -> str:
+        return self.session.cookies.get("_xsrf", path="/hub/") or ""
+
+    def spawn_form(self, server: str = "") -> requests.Response:
+        path = f"hub/spawn/{self.user}/{server}" if server else "hub/spawn"
+        return self.session.get(self.hub.url + path, timeout=30)
+
+    def spawn(self, fields: dict[str, str], server: str = "") -> requests.Response:
+        path = f"hub/spawn/{self.user}/{server}" if server else "hub/spawn"
+        return self.session.post(
+            self.hub.url + path,
+            data={**fields, "_xsrf": self.hub_xsrf()},
+            timeout=90,
+        )
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"X-XSRFToken": self.hub_xsrf(), **kwargs.pop("headers", {})}
+        return self.session.request(
+            method, self.hub.url + "hub/api/" + path, headers=headers, timeout=60, **kwargs
+        )
+
+    def wait_ready(self, server: str = "", timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        model: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"users/{self.user}").json()
+            info = model.get("servers", {}).get(server)
+            if info and info.get("ready"):
+                return dict(info)
+            time.sleep(0.5)
+        raise AssertionError(f"server {server!r} not ready: {model}\n{self.hub.log()[-3000:]}")
+
+    def server_url(self, server: str = "") -> str:
+        return self.hub.url + f"user/{self.user}/" + (f"{server}/" if server else "")
+
+    def open_lab(self, server: str = "") -> requests.Response:
+        """Open JupyterLab (runs the OAuth handshake with the hub, like a browser)."""
+        return self.session.get(self.server_url(server) + "lab", timeout=60)
+
+    def server_api(self, method: str, path: str, server: str = "", **kwargs: Any) -> requests.Response:
+        prefix = f"/user/{self.user}/" + (f"{server}/" if server else "")
+        xsrf = self.session.cookies.get("_xsrf", path=prefix) or ""
+        headers = {"X-XSRFToken": xsrf, **kwargs.pop("headers", {})}
+        return self.session.request(
+            method, self.server_url(server) + "api/" + path, headers=headers, timeout=60, **kwargs
+        )
+
+    def wait_stopped(self, server: str = "", timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"users/{self.user}").json()
+            if server not in model.get("servers", {}):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"server {server!r} of {self.user} did not stop")
