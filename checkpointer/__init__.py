@@ -1,0 +1,1 @@
+"""Checkpointer: saves idle notebook containers as images (see checkpointer/README.md)."""
