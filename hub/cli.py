@@ -1,10 +1,10 @@
 """The ``tenanthub`` command.
 
-    tenanthub config validate FILE   every problem with its key path; exit 1 if any
-    tenanthub config schema          the JSON Schema of tenanthub.yaml
-    tenanthub db upgrade FILE        migrate the platform tables and seed tenants
-    tenanthub run FILE               validate, then start JupyterHub with this config
-    tenanthub demo [DIR]             prepare the demo folder, print logins, run it
+tenanthub config validate FILE   every problem with its key path; exit 1 if any
+tenanthub config schema          the JSON Schema of tenanthub.yaml
+tenanthub db upgrade FILE        migrate the platform tables and seed tenants
+tenanthub run FILE               validate, then start JupyterHub with this config
+tenanthub demo [DIR]             prepare the demo folder, print logins, run it
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ def _validate(path: str) -> int:
         for issue in exc.issues:
             print(f"  {issue}", file=sys.stderr)
         return 1
+    from hub.app.backend import IMPLEMENTED_BACKENDS
+
+    if config.backend.kind not in (*IMPLEMENTED_BACKENDS, "auto"):
+        print(
+            f"warning: backend.kind: {config.backend.kind!r} is valid but not available in this "
+            f"version (available: {', '.join(sorted(IMPLEMENTED_BACKENDS))}); `run` will refuse it",
+            file=sys.stderr,
+        )
     print(
         f"{path}: valid ({len(config.tenants)} tenant(s), {len(config.profiles)} profile(s), "
         f"auth {config.auth.kind}, backend {config.backend.kind})"
@@ -37,7 +45,7 @@ def _validate(path: str) -> int:
 
 
 def _db_upgrade(path: str) -> int:
-    from hub.app.context import get_context  # noqa: PLC0415 - keep `config` commands light
+    from hub.app.context import get_context
 
     try:
         context = get_context(path)
@@ -51,8 +59,8 @@ def _db_upgrade(path: str) -> int:
 
 def _run(path: str, extra: Sequence[str], banner: str | None = None) -> int:
     """Validate first (nothing starts on a bad config), then exec the hub."""
-    from hub.app.backend import BackendUnavailable, choose_backend  # noqa: PLC0415
-    from hub.app.proxy import find_proxy_command  # noqa: PLC0415
+    from hub.app.backend import BackendUnavailable, choose_backend
+    from hub.app.proxy import find_proxy_command
 
     status = _validate(path)
     if status:
@@ -75,7 +83,7 @@ def _run(path: str, extra: Sequence[str], banner: str | None = None) -> int:
 
 
 def _demo(folder: str, extra: Sequence[str]) -> int:
-    from hub.demo import banner, prepare_demo  # noqa: PLC0415
+    from hub.demo import banner, prepare_demo
 
     config_path, logins = prepare_demo(Path(folder).resolve())
     try:
@@ -89,7 +97,11 @@ def _demo(folder: str, extra: Sequence[str]) -> int:
         "Backend: chosen at start (see the log line 'TenantHub backend'). On the local "
         "backend servers are NOT isolated from each other: trial use only."
     )
-    return _run(str(config_path), extra, banner=banner(url, logins, note, config_path.parent / "demo-credentials.json"))
+    return _run(
+        str(config_path),
+        extra,
+        banner=banner(url, logins, note, config_path.parent / "demo-credentials.json"),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -60,5 +60,11 @@ def banner(url: str, logins: dict[str, str], backend_note: str, credentials: Pat
     ]
     for user, password in logins.items():
         lines.append(f"    {user:<{width}}  {password:<18}  {DEMO_USERS.get(user, '')}")
-    lines += ["", f"  {backend_note}", "  Stop with Ctrl-C; `make demo` again keeps users and files.", "=" * 72, ""]
+    lines += [
+        "",
+        f"  {backend_note}",
+        "  Stop with Ctrl-C; `make demo` again keeps users and files.",
+        "=" * 72,
+        "",
+    ]
     return "\n".join(lines)

@@ -66,7 +66,8 @@ def admit(
     membership = by_name.get(tenant)
     if membership is None:
         raise AdmissionRefused(
-            f"You are not a member of tenant {tenant!r}. Your tenants: {', '.join(sorted(by_name))}."
+            f"You are not a member of tenant {tenant!r}. "
+            f"Your tenants: {', '.join(sorted(by_name))}."
         )
     if server_name and server_name in by_name and server_name != tenant:
         raise AdmissionRefused(

@@ -16,9 +16,11 @@ def _profile_line(profile: Profile) -> str:
     if profile.cpu.limit or profile.cpu.guarantee:
         bits.append(f"{escape(profile.cpu.limit or profile.cpu.guarantee or '')} CPU")
     if profile.memory.limit or profile.memory.guarantee:
-        from hub.config.quantities import parse_bytes  # noqa: PLC0415
+        from hub.config.quantities import parse_bytes
 
-        bits.append(human_bytes(parse_bytes(profile.memory.limit or profile.memory.guarantee or "0")))
+        bits.append(
+            human_bytes(parse_bytes(profile.memory.limit or profile.memory.guarantee or "0"))
+        )
     if profile.gpu:
         bits.append(f"{profile.gpu} GPU")
     return ", ".join(bits)
@@ -32,7 +34,9 @@ def render_form(
 ) -> str:
     """HTML inside JupyterHub's spawn ``<form>``; values are read by ``parse_form``."""
     if not memberships:
-        return f'<div class="alert alert-warning" id="tenanthub-no-tenant">{escape(NO_TENANT)}</div>'
+        return (
+            f'<div class="alert alert-warning" id="tenanthub-no-tenant">{escape(NO_TENANT)}</div>'
+        )
     fixed = next((m for m in memberships if m.tenant.name == server_name), None)
     shown = [fixed] if fixed else list(memberships)
     parts = []

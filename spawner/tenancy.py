@@ -46,7 +46,8 @@ def _check_user_options(_spawner: Any, options: dict[str, Any]) -> None:
     unknown = sorted(set(options) - USER_OPTION_KEYS)
     if unknown:
         raise TenancyRefused(
-            400, f"Unknown server options: {', '.join(map(str, unknown))}. Allowed: tenant, profile."
+            400,
+            f"Unknown server options: {', '.join(map(str, unknown))}. Allowed: tenant, profile.",
         )
     for key in USER_OPTION_KEYS & set(options):
         value = options[key]
@@ -55,7 +56,7 @@ def _check_user_options(_spawner: Any, options: dict[str, Any]) -> None:
 
 
 class TenantSpawnerMixin(HasTraits):
-    """Put before the backend spawner class: ``class X(TenantSpawnerMixin, LocalProcessSpawner)``."""
+    """Goes before the backend class: ``class X(TenantSpawnerMixin, LocalProcessSpawner)``."""
 
     tenanthub_config_file = Unicode(
         "",
@@ -123,7 +124,9 @@ class TenantSpawnerMixin(HasTraits):
             if not tenant or profile is None:
                 continue
             plan = make_plan(tenant, profile, username, server)
-            platform.ledger.record(Allocation(f"{username}/{server}", tenant, username, plan.resources))
+            platform.ledger.record(
+                Allocation(f"{username}/{server}", tenant, username, plan.resources)
+            )
         platform.ledger.loaded = True
 
     async def tenancy_admit(self) -> SpawnPlan:

@@ -68,10 +68,12 @@ def probe_in_cluster() -> bool:
 def probe_docker(url: str | None, timeout: float = 2.0) -> bool:
     """True when a Docker engine answers a ping within ``timeout`` seconds."""
     try:
-        import docker  # noqa: PLC0415 - only needed for this probe
+        import docker
 
-        client = docker.DockerClient(base_url=url, timeout=timeout) if url else docker.from_env(
-            timeout=int(timeout) or 1
+        client = (
+            docker.DockerClient(base_url=url, timeout=timeout)
+            if url
+            else docker.from_env(timeout=int(timeout) or 1)
         )
         try:
             return bool(client.ping())

@@ -45,11 +45,11 @@ def needs_statsd_shim() -> bool:
     return not hasattr(BaseHandler, "statsd")
 
 
-class _StatsdShim(LoginHandler):  # type: ignore[misc]
+class _StatsdShim(LoginHandler):
     statsd = _NoopStatsd()
 
 
-class TenantNativeAuthenticator(NativeAuthenticator):  # type: ignore[misc]
+class TenantNativeAuthenticator(NativeAuthenticator):
     seed_users_file = Unicode(
         "",
         config=True,

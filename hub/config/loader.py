@@ -92,36 +92,54 @@ def _issues_from_validation(error: ValidationError) -> list[ConfigIssue]:
     return issues
 
 
-def cross_reference_issues(config: PlatformConfig) -> list[ConfigIssue]:
-    """Problems a per-field schema cannot see: duplicates and dangling references."""
+def _entries(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    """(index, mapping) of a list section, skipping what the schema reports anyway."""
+    value = data.get(key)
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _names(value: Any) -> list[tuple[int, str]]:
+    if not isinstance(value, list):
+        return []
+    return [(j, item) for j, item in enumerate(value) if isinstance(item, str)]
+
+
+def cross_reference_issues(data: dict[str, Any]) -> list[ConfigIssue]:
+    """Problems a per-field schema cannot see: duplicates, dangling references, port clashes.
+
+    Works on the raw data (leniently), so these are reported together with the
+    schema's own errors and a file is fixed in one round.
+    """
     issues: list[ConfigIssue] = []
-    seen_profiles: dict[str, int] = {}
-    for i, profile in enumerate(config.profiles):
-        if profile.name in seen_profiles:
-            issues.append(
-                ConfigIssue(
-                    f"profiles[{i}].name",
-                    f"duplicate profile {profile.name!r} (first at profiles[{seen_profiles[profile.name]}])",
+    profiles = _entries(data, "profiles")
+    tenants = _entries(data, "tenants")
+
+    def first_seen(section: str, entries: list[tuple[int, dict[str, Any]]]) -> dict[str, int]:
+        seen: dict[str, int] = {}
+        for i, entry in entries:
+            name = entry.get("name")
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                issues.append(
+                    ConfigIssue(
+                        f"{section}[{i}].name",
+                        f"duplicate {section[:-1]} {name!r} (first at {section}[{seen[name]}])",
+                    )
                 )
-            )
-        else:
-            seen_profiles[profile.name] = i
-    seen_tenants: dict[str, int] = {}
-    for i, tenant in enumerate(config.tenants):
-        if tenant.name in seen_tenants:
-            issues.append(
-                ConfigIssue(
-                    f"tenants[{i}].name",
-                    f"duplicate tenant {tenant.name!r} (first at tenants[{seen_tenants[tenant.name]}])",
-                )
-            )
-        else:
-            seen_tenants[tenant.name] = i
-    defaults = [p.name for p in config.profiles if p.default]
+            else:
+                seen[name] = i
+        return seen
+
+    seen_profiles = first_seen("profiles", profiles)
+    seen_tenants = first_seen("tenants", tenants)
+    defaults = [p.get("name") for _, p in profiles if p.get("default") is True]
     if len(defaults) > 1:
         issues.append(ConfigIssue("profiles", f"more than one default profile: {defaults}"))
-    for i, profile in enumerate(config.profiles):
-        for j, tenant_name in enumerate(profile.allowed_tenants):
+    for i, profile in profiles:
+        for j, tenant_name in _names(profile.get("allowed_tenants")):
             if tenant_name not in seen_tenants:
                 issues.append(
                     ConfigIssue(
@@ -129,8 +147,8 @@ def cross_reference_issues(config: PlatformConfig) -> list[ConfigIssue]:
                         f"unknown tenant {tenant_name!r} (tenants: {sorted(seen_tenants)})",
                     )
                 )
-    for i, tenant in enumerate(config.tenants):
-        for j, profile_name in enumerate(tenant.profiles):
+    for i, tenant in tenants:
+        for j, profile_name in _names(tenant.get("profiles")):
             if profile_name not in seen_profiles:
                 issues.append(
                     ConfigIssue(
@@ -139,30 +157,63 @@ def cross_reference_issues(config: PlatformConfig) -> list[ConfigIssue]:
                     )
                 )
         users: dict[str, int] = {}
-        for j, member in enumerate(tenant.members):
-            if member.user in users:
+        members = tenant.get("members")
+        for j, member in enumerate(members if isinstance(members, list) else []):
+            user = member.get("user") if isinstance(member, dict) else None
+            if not isinstance(user, str):
+                continue
+            if user in users:
                 issues.append(
                     ConfigIssue(
                         f"tenants[{i}].members[{j}].user",
-                        f"user {member.user!r} is listed twice in tenant {tenant.name!r}",
+                        f"user {user!r} is listed twice in tenant {tenant.get('name')!r}",
                     )
                 )
-            users[member.user] = j
+            users[user] = j
+    hub = data.get("hub")
+    if isinstance(hub, dict):
+        issues += _port_clashes(hub)
     return issues
 
 
-def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> PlatformConfig:
+def _port_clashes(hub: dict[str, Any]) -> list[ConfigIssue]:
+    port = hub.get("port", 8000)
+    if not isinstance(port, int) or isinstance(port, bool):
+        return []
+    ports = {
+        "port": port,
+        "hub_port": hub.get("hub_port", 8081),
+        "proxy_api_port": hub.get("proxy_api_port") or port + 1,
+    }
+    issues = []
+    seen: dict[Any, str] = {}
+    for key, value in ports.items():
+        if value in seen:
+            issues.append(
+                ConfigIssue(f"hub.{key}", f"port {value} is also used by hub.{seen[value]}")
+            )
+        else:
+            seen[value] = key
+    return issues
+
+
+def parse_config(
+    data: Any, source: str = "<config>", base_dir: Path | None = None
+) -> PlatformConfig:
     """Validate already-parsed YAML/JSON data; relative paths resolve against ``base_dir``."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(source, [ConfigIssue("", "the top level must be a mapping of sections")])
+    issues: list[ConfigIssue] = []
+    config: PlatformConfig | None = None
     try:
         config = PlatformConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _issues_from_validation(exc)) from None
-    issues = cross_reference_issues(config)
-    if issues:
+        issues = _issues_from_validation(exc)
+    reported = {issue.path for issue in issues}
+    issues += [i for i in cross_reference_issues(data) if i.path not in reported]
+    if issues or config is None:
         raise ConfigError(source, issues)
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
@@ -193,7 +244,9 @@ def load_config(path: str | Path) -> PlatformConfig:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ConfigError(source, [ConfigIssue("", f"cannot read the file: {exc.strerror}")]) from None
+        raise ConfigError(
+            source, [ConfigIssue("", f"cannot read the file: {exc.strerror}")]
+        ) from None
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(
             source, [ConfigIssue("", f"file is {size} bytes; the limit is {MAX_CONFIG_BYTES}")]

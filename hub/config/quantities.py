@@ -22,7 +22,9 @@ _DECIMAL = {
     "P": Decimal(10) ** 15,
     "E": Decimal(10) ** 18,
 }
-_QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE])?$")
+_QUANTITY = re.compile(
+    r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE])?$"
+)
 
 
 class QuantityError(ValueError):

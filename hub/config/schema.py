@@ -161,9 +161,12 @@ class CpuRange(Strict):
 
     @model_validator(mode="after")
     def _guarantee_within_limit(self) -> CpuRange:
-        if self.guarantee and self.limit:
-            if parse_cpu_millis(self.guarantee) > parse_cpu_millis(self.limit):
-                raise ValueError(f"guarantee {self.guarantee} is above limit {self.limit}")
+        if (
+            self.guarantee
+            and self.limit
+            and parse_cpu_millis(self.guarantee) > parse_cpu_millis(self.limit)
+        ):
+            raise ValueError(f"guarantee {self.guarantee} is above limit {self.limit}")
         return self
 
 
@@ -173,9 +176,8 @@ class MemoryRange(Strict):
 
     @model_validator(mode="after")
     def _guarantee_within_limit(self) -> MemoryRange:
-        if self.guarantee and self.limit:
-            if parse_bytes(self.guarantee) > parse_bytes(self.limit):
-                raise ValueError(f"guarantee {self.guarantee} is above limit {self.limit}")
+        if self.guarantee and self.limit and parse_bytes(self.guarantee) > parse_bytes(self.limit):
+            raise ValueError(f"guarantee {self.guarantee} is above limit {self.limit}")
         return self
 
 

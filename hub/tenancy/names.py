@@ -8,6 +8,7 @@ computed here and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 MAX_TENANT_NAME = 40
@@ -92,6 +93,20 @@ def shared_volume_for(tenant: str) -> str:
 def home_volume_for(tenant: str, username: str) -> str:
     """Per-user home volume name; the user part is escaped to volume-safe characters."""
     return f"tenanthub-{validate_tenant_name(tenant)}-home-{safe_slug(username)}"
+
+
+def label_value(value: str) -> str:
+    """A Kubernetes label value (<= 63, alphanumeric at both ends) that identifies ``value``.
+
+    The readable slug is used when it is already valid; otherwise (escapes at
+    the ends, too long) a truncated slug plus a short hash keeps it unique.
+    """
+    slug = safe_slug(value)
+    if slug and len(slug) <= 63 and slug[0].isalnum() and slug[-1].isalnum():
+        return slug
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:10]
+    stem = slug.strip("-")[:50].strip("-")
+    return f"{stem}-{digest}" if stem else f"u{digest}"
 
 
 def safe_slug(value: str) -> str:

@@ -14,9 +14,7 @@ from hub.config.schema import Profile
 from hub.tenancy.quota import QuotaLimits, Resources, server_request, shortfalls
 
 
-def profile_allowed(
-    profile: Profile, tenant: str, tenant_profiles: frozenset[str] | None
-) -> bool:
+def profile_allowed(profile: Profile, tenant: str, tenant_profiles: frozenset[str] | None) -> bool:
     """``tenant_profiles`` None means the tenant allows every profile."""
     if profile.allowed_tenants and tenant not in profile.allowed_tenants:
         return False

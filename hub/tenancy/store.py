@@ -33,6 +33,7 @@ from hub.tenancy.seed import (
 log = logging.getLogger("tenanthub.tenancy")
 
 ROLE_RANK = {"member": 1, "admin": 2}
+MEMBERSHIP_SOURCES = frozenset({"config", "ldap", "oauth", "manual"})
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,12 @@ def _spec(row: TenantRow) -> TenantSpec:
         name=row.name,
         display_name=row.display_name,
         limits=_limits(row.quota),
-        allowed_profiles=None if row.all_profiles else tuple(sorted(p.profile for p in row.profiles)),
-        members=tuple(sorted((m.username, m.role) for m in row.memberships if m.source == "config")),
+        allowed_profiles=None
+        if row.all_profiles
+        else tuple(sorted(p.profile for p in row.profiles)),
+        members=tuple(
+            sorted((m.username, m.role) for m in row.memberships if m.source == "config")
+        ),
         storage=dict(row.storage or {}),
         group_mappings=tuple((g["group"], g["role"]) for g in (row.group_mappings or [])),
     )
@@ -159,18 +164,29 @@ class TenantStore:
         with self.session() as session:
             rows = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit))
             return [
-                {"at": r.at, "actor": r.actor, "action": r.action, "target": r.target,
-                 "detail": r.detail}
+                {
+                    "at": r.at,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "target": r.target,
+                    "detail": r.detail,
+                }
                 for r in rows
             ]
 
     # ------------------------------------------------------------------ writes
 
-    def audit(self, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+    def audit(
+        self, actor: str, action: str, target: str, detail: dict[str, Any] | None = None
+    ) -> None:
         with self.session() as session:
             session.add(
-                AuditRow(actor=actor, action=action, target=target,
-                         detail=json.dumps(detail or {}, sort_keys=True))
+                AuditRow(
+                    actor=actor,
+                    action=action,
+                    target=target,
+                    detail=json.dumps(detail or {}, sort_keys=True),
+                )
             )
 
     def update_tenant(self, spec: TenantSpec, actor: str) -> None:
@@ -184,17 +200,31 @@ class TenantStore:
             if row is None:
                 raise KeyError(spec.name)
             _apply_spec(session, row, spec)
-            session.add(AuditRow(actor=actor, action="tenant.update", target=spec.name, detail="{}"))
+            session.add(
+                AuditRow(actor=actor, action="tenant.update", target=spec.name, detail="{}")
+            )
 
-    def add_membership(self, tenant: str, username: str, role: str, source: str, actor: str) -> None:
+    def add_membership(
+        self, tenant: str, username: str, role: str, source: str, actor: str
+    ) -> None:
+        if role not in ROLE_RANK:
+            raise ValueError(f"role must be one of {sorted(ROLE_RANK)}, not {role!r}")
+        if source not in MEMBERSHIP_SOURCES:
+            raise ValueError(f"source must be one of {sorted(MEMBERSHIP_SOURCES)}, not {source!r}")
         with self.session() as session:
             row = session.scalar(select(TenantRow).where(TenantRow.name == tenant))
             if row is None:
                 raise KeyError(tenant)
-            session.add(MembershipRow(tenant_id=row.id, username=username, role=role, source=source))
             session.add(
-                AuditRow(actor=actor, action="membership.add", target=f"{tenant}/{username}",
-                         detail=json.dumps({"role": role, "source": source}))
+                MembershipRow(tenant_id=row.id, username=username, role=role, source=source)
+            )
+            session.add(
+                AuditRow(
+                    actor=actor,
+                    action="membership.add",
+                    target=f"{tenant}/{username}",
+                    detail=json.dumps({"role": role, "source": source}),
+                )
             )
 
     def seed(self, config: PlatformConfig, actor: str = "config") -> list[SeedDecision]:
@@ -228,11 +258,23 @@ class TenantStore:
                     rows[spec.name].seeded_fingerprint = spec.fingerprint()
                 if decision.action is not SeedAction.UNCHANGED:
                     session.add(
-                        AuditRow(actor=actor, action=f"tenant.seed.{decision.action.value}",
-                                 target=decision.tenant, detail=json.dumps({"reason": decision.reason}))
+                        AuditRow(
+                            actor=actor,
+                            action=f"tenant.seed.{decision.action.value}",
+                            target=decision.tenant,
+                            detail=json.dumps({"reason": decision.reason}),
+                        )
                     )
-                level = logging.WARNING if decision.action in (
-                    SeedAction.KEEP_DB, SeedAction.ORPHANED) else logging.INFO
-                log.log(level, "seed tenant %s: %s (%s)", decision.tenant, decision.action.value,
-                        decision.reason)
+                level = (
+                    logging.WARNING
+                    if decision.action in (SeedAction.KEEP_DB, SeedAction.ORPHANED)
+                    else logging.INFO
+                )
+                log.log(
+                    level,
+                    "seed tenant %s: %s (%s)",
+                    decision.tenant,
+                    decision.action.value,
+                    decision.reason,
+                )
         return decisions

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hub.config.quantities import parse_bytes, parse_cpu_millis
 from hub.config.schema import Profile
-from hub.tenancy.names import safe_slug, validate_tenant_name
+from hub.tenancy.names import InvalidNameError, label_value, safe_slug, validate_tenant_name
 from hub.tenancy.quota import Resources, server_request
 
 
@@ -46,14 +46,16 @@ def make_plan(tenant: str, profile: Profile, username: str, server_name: str) ->
         resources=server_request(profile),
         cpu_guarantee=parse_cpu_millis(cpu.guarantee) / 1000 if cpu.guarantee else None,
         cpu_limit=parse_cpu_millis(cpu.limit) / 1000 if cpu.limit else None,
-        mem_guarantee=parse_bytes(memory_guarantee) if (memory_guarantee := mem.guarantee) else None,
+        mem_guarantee=parse_bytes(memory_guarantee)
+        if (memory_guarantee := mem.guarantee)
+        else None,
         mem_limit=parse_bytes(mem.limit) if mem.limit else None,
         gpu=profile.gpu,
         labels={
             "app.kubernetes.io/managed-by": "tenanthub",
             "tenanthub.io/tenant": tenant,
             "tenanthub.io/profile": profile.name,
-            "tenanthub.io/user": safe_slug(username),
+            "tenanthub.io/user": label_value(username),
         },
         env={"TENANTHUB_TENANT": tenant, "TENANTHUB_PROFILE": profile.name},
     )
@@ -72,4 +74,6 @@ def local_paths(data_dir: Path, tenant: str, username: str) -> LocalPaths:
     tenant folder (``..``, ``/``).
     """
     root = data_dir / "tenants" / validate_tenant_name(tenant)
+    if not username:  # "" would make the home the folder holding every user's home
+        raise InvalidNameError("username must not be empty")
     return LocalPaths(home=root / "home" / safe_slug(username), shared=root / "shared")

@@ -28,8 +28,13 @@ PASSWORDS = {
 BASE_CONFIG: dict[str, Any] = {
     "auth": {"admin_users": ["admin"]},
     "profiles": [
-        {"name": "small", "display_name": "Small", "cpu": {"limit": "1"},
-         "memory": {"limit": "1Gi"}, "default": True},
+        {
+            "name": "small",
+            "display_name": "Small",
+            "cpu": {"limit": "1"},
+            "memory": {"limit": "1Gi"},
+            "default": True,
+        },
         {"name": "big", "display_name": "Big", "cpu": {"limit": "4"}, "memory": {"limit": "4Gi"}},
     ],
     "tenants": [
@@ -51,14 +56,17 @@ BASE_CONFIG: dict[str, Any] = {
 
 
 @pytest.fixture
-def hub_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningHub]]:
+def hub_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., RunningHub]]:
     """Start hubs for one test; every one is shut down (hub, proxy, servers) afterwards."""
     if PROXY_MISSING:
         need(PROXY_MISSING)
     started: list[RunningHub] = []
 
-    def start(config: dict[str, Any] | None = None, db_url: str | None = None,
-              name: str = "hub") -> RunningHub:
+    def start(
+        config: dict[str, Any] | None = None, db_url: str | None = None, name: str = "hub"
+    ) -> RunningHub:
         config = dict(config or BASE_CONFIG)
         if db_url:
             config["hub"] = {**config.get("hub", {}), "db_url": db_url}

@@ -9,6 +9,7 @@ PIDs JupyterHub recorded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -126,15 +127,11 @@ class RunningHub:
         self.stop_hub()
         pid_file = self.data_dir / "jupyterhub-proxy.pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            except (ValueError, ProcessLookupError):
-                pass
         for pid in server_pids:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 def write_hub(root: Path, config: dict[str, Any], passwords: dict[str, str]) -> RunningHub:
@@ -217,7 +214,9 @@ class Browser:
         """Open JupyterLab (runs the OAuth handshake with the hub, like a browser)."""
         return self.session.get(self.server_url(server) + "lab", timeout=60)
 
-    def server_api(self, method: str, path: str, server: str = "", **kwargs: Any) -> requests.Response:
+    def server_api(
+        self, method: str, path: str, server: str = "", **kwargs: Any
+    ) -> requests.Response:
         prefix = f"/user/{self.user}/" + (f"{server}/" if server else "")
         xsrf = self.session.cookies.get("_xsrf", path=prefix) or ""
         headers = {"X-XSRFToken": xsrf, **kwargs.pop("headers", {})}

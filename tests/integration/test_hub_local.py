@@ -30,7 +30,8 @@ def test_member_logs_in_spawns_reaches_server_and_files_persist(hub_factory, db_
     assert {"started", "last_activity", "kernels"} <= set(status.json())
 
     put = alice.server_api(
-        "PUT", "contents/persist.txt",
+        "PUT",
+        "contents/persist.txt",
         json={"type": "file", "format": "text", "content": "kept across restarts"},
     )
     assert put.status_code in (200, 201), put.text
@@ -165,8 +166,12 @@ def test_native_signup_needs_admin_approval(hub_factory):
     erin.session.get(hub.url + "hub/signup")
     signup = erin.session.post(
         hub.url + "hub/signup",
-        data={"username": "erin", "signup_password": "erin-password-1",
-              "signup_password_confirmation": "erin-password-1", "_xsrf": erin.hub_xsrf()},
+        data={
+            "username": "erin",
+            "signup_password": "erin-password-1",
+            "signup_password_confirmation": "erin-password-1",
+            "_xsrf": erin.hub_xsrf(),
+        },
     )
     assert signup.status_code == 200
     assert erin.login("erin-password-1").status_code != 302  # not approved yet

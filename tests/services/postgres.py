@@ -57,26 +57,53 @@ class PostgresServer:
     def start(self) -> None:
         data = self.root / "data"
         subprocess.run(
-            self._cmd(str(self.bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U",
-                      "tenanthub", "-E", "UTF8", "--no-sync"),
-            check=True, capture_output=True,
+            self._cmd(
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "tenanthub",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ),
+            check=True,
+            capture_output=True,
         )
         subprocess.run(
             self._cmd(
-                str(self.bin_dir / "pg_ctl"), "-D", str(data), "-l", str(self.root / "log"),
-                "-w", "-t", "60", "-o",
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(self.root / "log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
                 f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
                 "-c full_page_writes=off -c synchronous_commit=off",
                 "start",
             ),
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
 
     def stop(self) -> None:
         subprocess.run(
-            self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast",
-                      "-w", "stop"),
-            check=False, capture_output=True,
+            self._cmd(
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.root / "data"),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ),
+            check=False,
+            capture_output=True,
         )
         shutil.rmtree(self.root, ignore_errors=True)
 

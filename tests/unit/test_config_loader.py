@@ -168,7 +168,7 @@ def test_relative_data_dir_resolves_against_the_config_folder(
     path = write(folder, "hub: {data_dir: state}\nauth: {native: {seed_users_file: seed.json}}\n")
     config = load_config(path)
     assert config.hub.data_dir == (folder / "state").resolve()
-    assert config.auth.native.seed_users_file == folder / "seed.json"
+    assert config.auth.native.seed_users_file == folder.resolve() / "seed.json"
 
 
 def test_absolute_data_dir_is_kept(tmp_path: Path) -> None:
@@ -176,7 +176,7 @@ def test_absolute_data_dir_is_kept(tmp_path: Path) -> None:
     assert config.hub.data_dir == tmp_path / "abs"
 
 
-# ----------------------------------------------------------------------------- not YAML / not a mapping
+# ------------------------------------------------------------------ not YAML / not a mapping
 
 
 def test_invalid_yaml_reports_line_and_column(tmp_path: Path) -> None:
@@ -381,7 +381,10 @@ def test_duplicate_profile_names_are_reported(tmp_path: Path) -> None:
 
 
 def test_profile_allowed_tenants_naming_an_unknown_tenant_is_refused(tmp_path: Path) -> None:
-    text = "tenants:\n  - name: vision\nprofiles:\n  - name: gpu\n    allowed_tenants: [vision, visoin]\n"
+    text = (
+        "tenants:\n  - name: vision\n"
+        "profiles:\n  - name: gpu\n    allowed_tenants: [vision, visoin]\n"
+    )
     found = issues_of(tmp_path, text)
     assert list(found) == ["profiles[0].allowed_tenants[1]"]
     assert "unknown tenant 'visoin'" in found["profiles[0].allowed_tenants[1]"]
@@ -454,14 +457,15 @@ def test_several_cross_reference_errors_are_all_reported_at_once(tmp_path: Path)
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: cross-reference checks (duplicates, dangling names) run only once the "
-    "schema passes, so a file with both kinds needs two rounds; see the test report",
-)
 def test_schema_and_cross_reference_errors_are_reported_together(tmp_path: Path) -> None:
     found = issues_of(tmp_path, "tenants:\n  - {name: a, quota: {cpu: abc}}\n  - {name: a}\n")
     assert set(found) == {"tenants[0].quota.cpu", "tenants[1].name"}
+
+
+def test_ports_must_not_clash(tmp_path: Path) -> None:
+    found = issues_of(tmp_path, "hub: {port: 9000, hub_port: 9001}\n")
+    assert found == {"hub.proxy_api_port": found["hub.proxy_api_port"]}
+    assert "also used by hub.hub_port" in found["hub.proxy_api_port"]
 
 
 def test_config_error_message_lists_every_issue_with_its_path(tmp_path: Path) -> None:

@@ -65,9 +65,18 @@ def test_reserved_names_include_admin_and_default() -> None:
     assert {"admin", "default", "hub", "api"} <= RESERVED_TENANT_NAMES
 
 
-@pytest.mark.parametrize(("name", "ok"), [("cpu-small", True), ("p" * 63, True),
-                                          ("p" * 64, False), ("Small", False), ("", False),
-                                          ("gpu\n", False), ("a_b", False)])
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("cpu-small", True),
+        ("p" * 63, True),
+        ("p" * 64, False),
+        ("Small", False),
+        ("", False),
+        ("gpu\n", False),
+        ("a_b", False),
+    ],
+)
 def test_profile_names_are_dns_labels_up_to_63(name: str, ok: bool) -> None:
     assert (profile_name_problem(name) is None) is ok
 
@@ -113,16 +122,54 @@ def test_safe_slug_never_maps_two_names_to_one(a: str, b: str) -> None:
 
 
 def test_safe_slug_is_injective_over_a_tricky_set() -> None:
-    names = ["a.b", "a-b", "a_b", "a b", "A.b", "a-2eb", "a-2db", "a--b", "ab", "a", "-", ".",
-             "..", "../..", "a/b", "a\\b", "ä", "a\u0308", "用户", "x@y.z", "X@Y.Z"]
+    names = [
+        "a.b",
+        "a-b",
+        "a_b",
+        "a b",
+        "A.b",
+        "a-2eb",
+        "a-2db",
+        "a--b",
+        "ab",
+        "a",
+        "-",
+        ".",
+        "..",
+        "../..",
+        "a/b",
+        "a\\b",
+        "ä",
+        "a\u0308",
+        "用户",
+        "x@y.z",
+        "X@Y.Z",
+    ]
     slugs = [safe_slug(n) for n in names]
     assert len(set(slugs)) == len(names)
 
 
-@pytest.mark.parametrize("name", ["..", "../../etc", "a/../../b", "/root", ".hidden", "..\\x",
-                                  "a/b", "\x00", "名前/.."])
+@pytest.mark.parametrize(
+    "name", ["..", "../../etc", "a/../../b", "/root", ".hidden", "..\\x", "a/b", "\x00", "名前/.."]
+)
 def test_safe_slug_never_contains_a_slash_or_dots(name: str) -> None:
     slug = safe_slug(name)
     assert "/" not in slug and "\\" not in slug
     assert "." not in slug  # so never "..", never a hidden file
     assert re.fullmatch(r"[a-z0-9-]+", slug)
+
+
+@pytest.mark.parametrize("user", ["alice", "Alice", "a.b", "-x-", "ü" * 40, "x" * 200, "@"])
+def test_label_value_is_a_valid_kubernetes_label_value(user: str) -> None:
+    from hub.tenancy.names import label_value
+
+    value = label_value(user)
+    assert len(value) <= 63
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?", value), value
+
+
+def test_label_values_of_different_users_differ() -> None:
+    from hub.tenancy.names import label_value
+
+    users = ["Alice", "alice", "-41lice", "x" * 200, "x" * 201]
+    assert len({label_value(u) for u in users}) == len(users)

@@ -41,7 +41,10 @@ def test_both_restrictions_must_agree() -> None:
 
 def test_no_allow_list_means_every_profile() -> None:
     assert set(names(profiles_for_tenant(ALL, "vision", None, QuotaLimits()))) == {
-        "small", "large", "gpu", "vision-only",
+        "small",
+        "large",
+        "gpu",
+        "vision-only",
     }
 
 

@@ -99,7 +99,9 @@ def test_cpu_finer_than_a_millicore_is_refused() -> None:
         parse_cpu_millis("0.0005")
 
 
-@pytest.mark.parametrize(("millis", "text"), [(2000, "2"), (500, "500m"), (1500, "1500m"), (0, "0")])
+@pytest.mark.parametrize(
+    ("millis", "text"), [(2000, "2"), (500, "500m"), (1500, "1500m"), (0, "0")]
+)
 def test_format_cpu_gives_the_shortest_kubernetes_form(millis: int, text: str) -> None:
     assert format_cpu(millis) == text
     assert parse_cpu_millis(text) == millis

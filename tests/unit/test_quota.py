@@ -19,7 +19,9 @@ GiB = 2**30
 
 
 def test_resources_add_and_subtract_field_by_field() -> None:
-    a = Resources(cpu_millis=500, memory_bytes=GiB, gpu=1, servers=1, storage_bytes=5, running_jobs=2)
+    a = Resources(
+        cpu_millis=500, memory_bytes=GiB, gpu=1, servers=1, storage_bytes=5, running_jobs=2
+    )
     b = Resources(cpu_millis=250, memory_bytes=GiB, servers=1)
     assert a + b == Resources(750, 2 * GiB, 1, 2, 5, 2)
     assert (a + b) - b == a
@@ -27,10 +29,21 @@ def test_resources_add_and_subtract_field_by_field() -> None:
 
 def test_quota_limits_from_config_quota_are_exact_integers() -> None:
     quota = Quota.model_validate(
-        {"cpu": "6", "memory": "16Gi", "gpu": 1, "servers": 3, "storage": "100Gi", "running_jobs": 4}
+        {
+            "cpu": "6",
+            "memory": "16Gi",
+            "gpu": 1,
+            "servers": 3,
+            "storage": "100Gi",
+            "running_jobs": 4,
+        }
     )
     assert QuotaLimits.from_quota(quota) == QuotaLimits(
-        cpu_millis=6000, memory_bytes=16 * GiB, gpu=1, servers=3, storage_bytes=100 * GiB,
+        cpu_millis=6000,
+        memory_bytes=16 * GiB,
+        gpu=1,
+        servers=3,
+        storage_bytes=100 * GiB,
         running_jobs=4,
     )
 
@@ -71,12 +84,24 @@ def test_one_unit_over_fails_and_names_used_requested_and_limit() -> None:
 
 
 def test_every_resource_that_does_not_fit_is_listed() -> None:
-    limits = QuotaLimits(cpu_millis=1000, memory_bytes=GiB, gpu=0, servers=1, storage_bytes=GiB,
-                         running_jobs=1)
-    ask = Resources(cpu_millis=2000, memory_bytes=2 * GiB, gpu=1, servers=2,
-                    storage_bytes=2 * GiB, running_jobs=2)
+    limits = QuotaLimits(
+        cpu_millis=1000, memory_bytes=GiB, gpu=0, servers=1, storage_bytes=GiB, running_jobs=1
+    )
+    ask = Resources(
+        cpu_millis=2000,
+        memory_bytes=2 * GiB,
+        gpu=1,
+        servers=2,
+        storage_bytes=2 * GiB,
+        running_jobs=2,
+    )
     assert [s.resource for s in shortfalls(limits, Resources(), ask)] == [
-        "cpu_millis", "memory_bytes", "gpu", "servers", "storage_bytes", "running_jobs",
+        "cpu_millis",
+        "memory_bytes",
+        "gpu",
+        "servers",
+        "storage_bytes",
+        "running_jobs",
     ]
 
 
@@ -111,8 +136,12 @@ def test_shortfall_labels_are_words(resource: str, label: str) -> None:
 
 
 def test_server_request_counts_the_limits() -> None:
-    p = profile("p", cpu={"guarantee": "250m", "limit": "1"},
-                memory={"guarantee": "512Mi", "limit": "2Gi"}, gpu=1)
+    p = profile(
+        "p",
+        cpu={"guarantee": "250m", "limit": "1"},
+        memory={"guarantee": "512Mi", "limit": "2Gi"},
+        gpu=1,
+    )
     assert server_request(p) == Resources(cpu_millis=1000, memory_bytes=2 * GiB, gpu=1, servers=1)
 
 

@@ -37,7 +37,7 @@ def test_plan_is_built_from_tenant_profile_and_user() -> None:
             "app.kubernetes.io/managed-by": "tenanthub",
             "tenanthub.io/tenant": "vision",
             "tenanthub.io/profile": "small",
-            "tenanthub.io/user": "-41lice-2e-53mith",
+            "tenanthub.io/user": "41lice-2e-53mith-2ece82500f",
         },
         env={"TENANTHUB_TENANT": "vision", "TENANTHUB_PROFILE": "small"},
     )
@@ -46,7 +46,10 @@ def test_plan_is_built_from_tenant_profile_and_user() -> None:
 def test_plan_leaves_unset_sizes_unset() -> None:
     plan = make_plan("vision", profile("bare", gpu=2), "bob", "")
     assert (plan.cpu_guarantee, plan.cpu_limit, plan.mem_guarantee, plan.mem_limit) == (
-        None, None, None, None,
+        None,
+        None,
+        None,
+        None,
     )
     assert plan.gpu == 2
     assert plan.resources == Resources(gpu=2, servers=1)
@@ -75,9 +78,16 @@ def test_no_username_escapes_the_tenant_home_folder(tmp_path: Path, username: st
 
 
 def test_different_usernames_get_different_homes(tmp_path: Path) -> None:
-    assert local_paths(tmp_path, "vision", "a.b").home != local_paths(tmp_path, "vision", "a-b").home
+    assert (
+        local_paths(tmp_path, "vision", "a.b").home != local_paths(tmp_path, "vision", "a-b").home
+    )
 
 
 def test_local_paths_refuse_an_invalid_tenant(tmp_path: Path) -> None:
     with pytest.raises(InvalidNameError):
         local_paths(tmp_path, "..", "alice")
+
+
+def test_empty_username_cannot_get_the_folder_of_all_homes(tmp_path: Path) -> None:
+    with pytest.raises(InvalidNameError):
+        local_paths(tmp_path, "vision", "")
