@@ -93,10 +93,17 @@ def _demo(folder: str, extra: Sequence[str]) -> int:
         return 1
     host = config.hub.ip
     url = f"http://{host}:{config.hub.port}{config.hub.base_url}"
-    note = (
-        "Backend: chosen at start (see the log line 'TenantHub backend'). On the local "
-        "backend servers are NOT isolated from each other: trial use only."
+    from hub.app.backend import choose_backend, probe_docker, probe_in_cluster
+
+    requested = config.backend.kind
+    choice = choose_backend(
+        requested,
+        in_cluster=requested == "auto" and probe_in_cluster(),
+        docker_answers=requested == "auto" and probe_docker(config.backend.docker.url),
     )
+    note = f"Backend: {choice.kind} ({choice.reason})."
+    if choice.kind == "docker":
+        note += " Servers run as hardened containers of the tenanthub/notebook-* images."
     return _run(
         str(config_path),
         extra,

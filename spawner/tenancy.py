@@ -147,8 +147,9 @@ class TenantSpawnerMixin(HasTraits):
         tenant = admission.membership.tenant
         plan = make_plan(tenant.name, admission.profile, self.user.name, self.name)
         await self._ensure_ledger()
+        observed = await self.observed_allocations(tenant.name)
         # no await from here to reserve(): check-and-add is atomic on the event loop
-        other = platform.ledger.server_in_tenant(self.user.name, tenant.name)
+        other = platform.ledger.server_in_tenant(self.user.name, tenant.name, observed)
         if other is not None and other != self.ledger_key:
             server = other.split("/", 1)[1] or "(default)"
             raise TenancyRefused(
@@ -157,13 +158,23 @@ class TenantSpawnerMixin(HasTraits):
                 "Stop it first, or open it instead; one server per tenant.",
             )
         problems = platform.ledger.reserve(
-            Allocation(self.ledger_key, tenant.name, self.user.name, plan.resources), tenant.limits
+            Allocation(self.ledger_key, tenant.name, self.user.name, plan.resources),
+            tenant.limits,
+            observed,
         )
         if problems:
             raise TenancyRefused(403, quota_message(tenant.name, problems))
         self.user_options = {**options, "tenant": plan.tenant, "profile": plan.profile}
         self.tenancy_plan = plan
         return plan
+
+    async def observed_allocations(self, tenant: str) -> list[Allocation]:
+        """Backend hook: servers of ``tenant`` the backend sees running (default: none).
+
+        The Docker backend counts containers by label, so servers started by
+        another hub process or before a restart count against the quota too.
+        """
+        return []
 
     def tenancy_release(self) -> None:
         self.platform.ledger.release(self.ledger_key)

@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Backends this version can run. Docker and Kubernetes arrive with their own
-#: issues; until then ``auto`` falls through to the ones present and says so.
-IMPLEMENTED_BACKENDS = frozenset({"local"})
+#: Backends this version can run. Kubernetes arrives with its own issue; until
+#: then ``auto`` falls through to the ones present and says so.
+IMPLEMENTED_BACKENDS = frozenset({"local", "docker"})
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 

@@ -54,8 +54,24 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
     """The traits as plain data ``{Class: {trait: value}}`` (pure apart from secret files)."""
     config = platform.config
     data_dir = platform.data_dir
-    spawner_class = {"local": "spawner.local.TenantLocalSpawner"}[backend]
+    spawner_class = {
+        "local": "spawner.local.TenantLocalSpawner",
+        "docker": "spawner.docker.TenantDockerSpawner",
+    }[backend]
     spawner_name = spawner_class.rsplit(".", 1)[1]
+    if backend == "docker":
+        spawner_traits: dict[str, Any] = {
+            "tenanthub_config_file": str(platform.config_path or ""),
+            "start_timeout": config.backend.docker.start_timeout,
+            "http_timeout": config.backend.docker.start_timeout,
+        }
+    else:
+        spawner_traits = {
+            "tenanthub_config_file": str(platform.config_path or ""),
+            "cmd": resolve_command(list(config.backend.local.cmd)),
+            "start_timeout": config.backend.local.start_timeout,
+            "http_timeout": config.backend.local.start_timeout,
+        }
     traits: dict[str, dict[str, Any]] = {
         "JupyterHub": {
             "ip": config.hub.ip,
@@ -94,12 +110,7 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
             "seed_users_file": str(config.auth.native.seed_users_file or ""),
         },
         "Spawner": {"default_url": "/lab"},
-        spawner_name: {
-            "tenanthub_config_file": str(platform.config_path or ""),
-            "cmd": resolve_command(list(config.backend.local.cmd)),
-            "start_timeout": config.backend.local.start_timeout,
-            "http_timeout": config.backend.local.start_timeout,
-        },
+        spawner_name: spawner_traits,
     }
     if config.culling.enabled:
         service, role = culler_service(config)

@@ -227,8 +227,12 @@ def _resolve_paths(config: PlatformConfig, base_dir: Path) -> PlatformConfig:
     seed = native.seed_users_file
     if seed is not None and not seed.is_absolute():
         seed = base_dir / seed
+    pip = config.pip
+    if pip.ca_file is not None and not pip.ca_file.is_absolute():
+        pip = pip.model_copy(update={"ca_file": (base_dir / pip.ca_file).resolve()})
     return config.model_copy(
         update={
+            "pip": pip,
             "hub": hub.model_copy(update={"data_dir": data_dir.resolve()}),
             "auth": config.auth.model_copy(
                 update={"native": native.model_copy(update={"seed_users_file": seed})}

@@ -133,8 +133,58 @@ class LocalBackendSettings(Strict):
     start_timeout: Seconds = Field(60, description="Seconds to wait for a server to start.")
 
 
+#: Docker host-config keys that would undo the container hardening; refused in config.
+_FORBIDDEN_HOST_CONFIG = {
+    "privileged": "containers never run privileged",
+    "cap_add": "capabilities cannot be added (all are dropped)",
+    "user": "the user is fixed by backend.docker.uid/gid",
+    "userns_mode": "the user namespace mode cannot be changed",
+    "pid_mode": "containers cannot share the host's PID namespace",
+    "ipc_mode": "containers cannot share the host's IPC namespace",
+    "security_opt": "security options are fixed (no-new-privileges, default seccomp)",
+    "devices": "host devices cannot be passed in (GPU profiles request GPUs themselves)",
+    "device_requests": "GPU requests come from the profile's gpu count",
+    "cap_drop": "all capabilities are always dropped",
+}
+
+
 class DockerBackendSettings(Strict):
     url: str | None = Field(None, description="Docker engine URL; default from DOCKER_HOST.")
+    network: Literal["host", "tenant"] = Field(
+        "host",
+        description="host: servers share the host network, each on a free loopback port "
+        "(one machine, hub on the host). tenant: one user-defined network per tenant "
+        "(tenanthub-<tenant>); the hub must be attached to those networks (hub in a container).",
+    )
+    uid: int = Field(1000, ge=1, le=2**31 - 1, description="User the server runs as (never 0).")
+    gid: int = Field(100, ge=1, le=2**31 - 1, description="Group the server runs as (never 0).")
+    pids_limit: int = Field(1024, ge=16, le=1_000_000, description="Max processes per server.")
+    pull_policy: Literal["never", "ifnotpresent", "always"] = Field(
+        "never", description="never: images must be built on this engine (`make images`)."
+    )
+    home_mount: str = Field("/home/jovyan", pattern=r"^/")
+    start_timeout: Seconds = Field(120, description="Seconds to wait for a server to start.")
+    extra_host_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra docker-py host_config; keys that weaken isolation are refused.",
+    )
+
+    @field_validator("uid", "gid", mode="before")
+    @classmethod
+    def _never_root(cls, value: Any) -> Any:
+        if value == 0:
+            raise ValueError("must not be 0: notebook containers never run as root")
+        return value
+
+    @field_validator("extra_host_config")
+    @classmethod
+    def _no_weakening(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [f"{key}: {why}" for key, why in _FORBIDDEN_HOST_CONFIG.items() if key in value]
+        if value.get("network_mode") not in (None,):
+            bad.append("network_mode: set backend.docker.network instead")
+        if bad:
+            raise ValueError("refused: " + "; ".join(bad))
+        return value
 
 
 class KubernetesBackendSettings(Strict):
@@ -278,6 +328,19 @@ class CullingSettings(Strict):
 # ----------------------------------------------------------------------------- root
 
 
+class PipSettings(Strict):
+    """The trusted package mirror rendered into every server's pip configuration."""
+
+    index_url: str | None = Field(None, pattern=r"^https?://", description="pip --index-url.")
+    extra_index_urls: list[Annotated[str, Field(pattern=r"^https?://")]] = Field(
+        default_factory=list
+    )
+    trusted_hosts: list[str] = Field(default_factory=list)
+    ca_file: Path | None = Field(
+        None, description="CA bundle (PEM) mounted read-only into servers for pip."
+    )
+
+
 class PlatformConfig(Strict):
     hub: HubSettings = Field(default_factory=HubSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -285,6 +348,7 @@ class PlatformConfig(Strict):
     profiles: list[Profile] = Field(default_factory=list)
     tenants: list[Tenant] = Field(default_factory=list)
     culling: CullingSettings = Field(default_factory=CullingSettings)
+    pip: PipSettings = Field(default_factory=PipSettings)
 
     def profile(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)

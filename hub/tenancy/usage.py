@@ -10,6 +10,7 @@ rebuilt from the servers JupyterHub still knows about.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hub.tenancy.quota import QuotaLimits, QuotaShortfall, Resources, shortfalls
@@ -28,24 +29,37 @@ class UsageLedger:
         self._allocations: dict[str, Allocation] = {}
         self.loaded = False
 
-    def used(self, tenant: str) -> Resources:
+    def _merged(self, observed: Iterable[Allocation]) -> dict[str, Allocation]:
+        """Ledger entries plus observed servers the ledger does not know (same key: once)."""
+        merged = {a.key: a for a in observed}
+        merged.update(self._allocations)
+        return merged
+
+    def used(self, tenant: str, observed: Iterable[Allocation] = ()) -> Resources:
+        """Usage of ``tenant``: servers this hub started or is starting, plus ``observed``
+        ones (e.g. containers found by label) it did not start itself."""
         total = Resources()
-        for allocation in self._allocations.values():
+        for allocation in self._merged(observed).values():
             if allocation.tenant == tenant:
                 total = total + allocation.resources
         return total
 
-    def server_in_tenant(self, user: str, tenant: str) -> str | None:
+    def server_in_tenant(
+        self, user: str, tenant: str, observed: Iterable[Allocation] = ()
+    ) -> str | None:
         """Key of ``user``'s server in ``tenant``, if one is running or starting."""
-        for allocation in self._allocations.values():
+        for allocation in self._merged(observed).values():
             if allocation.user == user and allocation.tenant == tenant:
                 return allocation.key
         return None
 
-    def reserve(self, allocation: Allocation, limits: QuotaLimits) -> list[QuotaShortfall]:
+    def reserve(
+        self, allocation: Allocation, limits: QuotaLimits, observed: Iterable[Allocation] = ()
+    ) -> list[QuotaShortfall]:
         """Add ``allocation`` if it fits (returns []), else change nothing and say why."""
+        observed = [a for a in observed if a.key != allocation.key]
         previous = self._allocations.pop(allocation.key, None)
-        problems = shortfalls(limits, self.used(allocation.tenant), allocation.resources)
+        problems = shortfalls(limits, self.used(allocation.tenant, observed), allocation.resources)
         if problems:
             if previous is not None:
                 self._allocations[previous.key] = previous

@@ -148,7 +148,7 @@ def write_hub(root: Path, config: dict[str, Any], passwords: dict[str, str]) -> 
     hub.update({"ip": "127.0.0.1", "port": port, "hub_port": free_port(), "data_dir": "data"})
     auth = config.setdefault("auth", {})
     auth.setdefault("native", {})["seed_users_file"] = "seed-users.json"
-    config.setdefault("backend", {})["kind"] = "local"
+    config.setdefault("backend", {}).setdefault("kind", "local")
     path = root / "tenanthub.yaml"
     path.write_text(yaml.safe_dump(config))
     return RunningHub(root, path, f"http://127.0.0.1:{port}/", passwords)

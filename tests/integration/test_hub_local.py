@@ -202,3 +202,20 @@ def test_idle_culler_stops_idle_servers(hub_factory):
     else:
         raise AssertionError("idle server was not culled:\n" + hub.log()[-3000:])
     assert "idle-culler" in hub.log()
+
+
+def test_kernel_started_through_the_proxy_writes_into_the_tenant_home(hub_factory):
+    hub = hub_factory()
+    from tests.integration.kernel import run_in_new_kernel
+
+    alice = Browser(hub, "alice")
+    alice.login()
+    alice.spawn({"tenant": "vision", "profile-vision": "small"})
+    alice.wait_ready()
+    alice.open_lab()
+    reply = run_in_new_kernel(
+        alice, "import pathlib; pathlib.Path('kernel.txt').write_text('from a kernel')"
+    )
+    assert reply["status"] == "ok", reply
+    home = hub.data_dir / "tenants" / "vision" / "home" / "alice"
+    assert (home / "kernel.txt").read_text() == "from a kernel"

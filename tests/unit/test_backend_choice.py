@@ -7,12 +7,17 @@ import pytest
 from hub.app.backend import BackendChoice, BackendUnavailable, choose_backend
 
 
-@pytest.mark.parametrize("kind", ["docker", "kubernetes"])
+@pytest.mark.parametrize("kind", ["kubernetes"])
 def test_explicit_unimplemented_backend_is_refused(kind: str) -> None:
     with pytest.raises(BackendUnavailable) as caught:
         choose_backend(kind, in_cluster=True, docker_answers=True)
     message = str(caught.value)
-    assert f"backend.kind: {kind!r}" in message and "available: local" in message
+    assert f"backend.kind: {kind!r}" in message and "available: docker, local" in message
+
+
+def test_only_local_is_refused_as_docker_when_docker_is_not_in_the_build() -> None:
+    with pytest.raises(BackendUnavailable):
+        choose_backend("docker", False, True, implemented=frozenset({"local"}))
 
 
 def test_explicit_local_backend_is_used() -> None:
@@ -29,8 +34,13 @@ def test_auto_outside_a_cluster_without_docker_picks_local_and_says_why() -> Non
     assert "NOT isolated" in choice.reason
 
 
-def test_auto_falls_back_to_local_when_docker_answers_but_is_not_implemented() -> None:
+def test_auto_picks_docker_when_an_engine_answers() -> None:
     choice = choose_backend("auto", in_cluster=False, docker_answers=True)
+    assert choice == BackendChoice("docker", "a Docker engine answers")
+
+
+def test_auto_falls_back_to_local_when_docker_answers_but_is_not_implemented() -> None:
+    choice = choose_backend("auto", False, True, implemented=frozenset({"local"}))
     assert choice.kind == "local"
     assert "docker backend is not in this version" in choice.reason
 

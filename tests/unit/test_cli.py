@@ -83,7 +83,15 @@ def test_config_schema_is_json_schema_forbidding_unknown_keys(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     schema = json.loads(result.stdout)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert set(schema["properties"]) == {"hub", "auth", "backend", "profiles", "tenants", "culling"}
+    assert set(schema["properties"]) == {
+        "hub",
+        "auth",
+        "backend",
+        "profiles",
+        "tenants",
+        "culling",
+        "pip",
+    }
     sections = _objects(schema)
     assert len(sections) >= 15  # root + every nested section
     assert all(section.get("additionalProperties") is False for section in sections)

@@ -1,0 +1,197 @@
+"""The Docker backend: TenantHub servers as hardened containers on one Docker engine.
+
+TenantDockerSpawner is DockerSpawner with TenantSpawnerMixin in front. The
+container is decided by ``spawner.docker.spec.container_spec`` (pure) and
+only applied here. Quota usage is read back from running containers by
+label, so containers the ledger does not know (another hub process, a
+restart) still count.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import docker.errors
+import requests
+from dockerspawner import DockerSpawner
+from traitlets import default
+
+from hub.config.schema import DockerBackendSettings
+from hub.tenancy.quota import Resources
+from hub.tenancy.usage import Allocation
+from spawner.docker.spec import ContainerSpec, container_spec
+from spawner.plan import SpawnPlan
+from spawner.tenancy import TenancyRefused, TenantSpawnerMixin
+
+ENGINE_ERRORS = (requests.exceptions.ConnectionError, docker.errors.DockerException, OSError)
+ACTIVE_STATES = ("created", "running", "restarting", "paused")
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def allocations_from_containers(containers: list[dict[str, Any]]) -> list[Allocation]:
+    """What `docker ps` says each TenantHub server counts against its tenant (pure)."""
+    out = []
+    for container in containers:
+        if container.get("State", "running") not in ACTIVE_STATES:
+            continue
+        labels = container.get("Labels") or {}
+        tenant = labels.get("tenanthub.io/tenant")
+        user = labels.get("tenanthub.io/username")
+        if not tenant or user is None:
+            continue
+
+        def number(key: str, labels: dict[str, str] = labels) -> int:
+            try:
+                return int(labels.get(key, "0"))
+            except ValueError:
+                return 0
+
+        out.append(
+            Allocation(
+                key=f"{user}/{labels.get('tenanthub.io/server', '')}",
+                tenant=tenant,
+                user=user,
+                resources=Resources(
+                    cpu_millis=number("tenanthub.io/cpu-millis"),
+                    memory_bytes=number("tenanthub.io/memory-bytes"),
+                    gpu=number("tenanthub.io/gpu"),
+                    servers=1,
+                ),
+            )
+        )
+    return out
+
+
+def engine_down_message(exc: BaseException) -> str:
+    return (
+        f"The Docker engine does not answer ({type(exc).__name__}). Nothing was started; "
+        "the platform keeps running. Try again when the engine is back, or ask an admin "
+        "to check `docker info` on the host."
+    )
+
+
+class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
+    container_spec: ContainerSpec | None = None
+
+    @default("remove")
+    def _remove_default(self) -> bool:
+        # the container goes, the named volumes (home, shared) stay
+        return True
+
+    @default("prefix")
+    def _prefix_default(self) -> str:
+        return "tenanthub"
+
+    @default("pull_policy")
+    def _pull_policy_default(self) -> str:
+        return self.settings.pull_policy
+
+    @default("client_kwargs")
+    def _client_kwargs_default(self) -> dict[str, Any]:
+        return {"base_url": self.settings.url} if self.settings.url else {}
+
+    @property
+    def settings(self) -> DockerBackendSettings:
+        return self.platform.config.backend.docker
+
+    async def observed_allocations(self, tenant: str) -> list[Allocation]:
+        try:
+            containers = await self.docker(
+                "containers", all=True, filters={"label": f"tenanthub.io/tenant={tenant}"}
+            )
+        except ENGINE_ERRORS as exc:
+            self.log.warning("Docker engine unavailable while checking quota: %s", exc)
+            raise TenancyRefused(503, engine_down_message(exc)) from None
+        return allocations_from_containers(containers)
+
+    def apply_plan(self, plan: SpawnPlan) -> None:
+        spec = container_spec(plan, self.settings, self.platform.config.pip)
+        self.container_spec = spec
+        self.image = spec.image
+        # limits are set in the host config by the spec; keep DockerSpawner's own off
+        self.mem_limit = None
+        self.cpu_limit = None
+        self.extra_create_kwargs = {"user": spec.user, "labels": spec.labels}
+        self.extra_host_config = dict(spec.host_config)
+        self.volumes = {
+            **{v.name: {"bind": v.mount, "mode": "rw"} for v in spec.volumes},
+            **spec.extra_binds,
+        }
+        self.use_internal_ip = True  # no port publishing in either network mode
+        self.network_name = spec.network
+        if spec.network == "host":
+            self.ip = "127.0.0.1"
+            self.port = free_loopback_port()
+        else:
+            self.ip = "0.0.0.0"  # noqa: S104 - inside the tenant's own network namespace
+            self.port = 8888
+
+    def get_env(self) -> dict[str, Any]:
+        env: dict[str, Any] = super().get_env()
+        if self.container_spec is not None:
+            env.update(self.container_spec.environment)
+        return env
+
+    async def _prepare_engine(self, spec: ContainerSpec, profile: str) -> None:
+        """Image present, volumes and network created with labels, before any container."""
+        try:
+            await self.docker("inspect_image", spec.image)
+        except docker.errors.ImageNotFound:
+            if self.pull_policy == "never":
+                raise TenancyRefused(
+                    500,
+                    f"The image {spec.image!r} of profile {profile!r} is not on this Docker "
+                    "engine. Build the images with `make images` (see images/README.md), "
+                    "or change the profile's image.",
+                ) from None
+        for volume in spec.volumes:
+            try:
+                await self.docker("inspect_volume", volume.name)
+            except docker.errors.NotFound:
+                await self.docker("create_volume", volume.name, labels=volume.labels)
+        if spec.network != "host":
+            found = await self.docker("networks", names=[spec.network])
+            if not [n for n in found if n.get("Name") == spec.network]:
+                await self.docker(
+                    "create_network",
+                    spec.network,
+                    driver="bridge",
+                    labels={"app.kubernetes.io/managed-by": "tenanthub"},
+                )
+
+    async def start(self) -> Any:
+        plan = await self.tenancy_admit()
+        try:
+            self.apply_plan(plan)
+            assert self.container_spec is not None
+            try:
+                await self._prepare_engine(self.container_spec, plan.profile)
+                return await DockerSpawner.start(self)
+            except ENGINE_ERRORS as exc:
+                if isinstance(exc, docker.errors.APIError) and exc.status_code not in (None, 500):
+                    raise
+                raise TenancyRefused(503, engine_down_message(exc)) from None
+        except BaseException:
+            self.tenancy_release()
+            raise
+
+    async def get_ip_and_port(self) -> tuple[str, int]:
+        if self.network_name == "host":
+            return "127.0.0.1", int(self.port)
+        ip, port = await super().get_ip_and_port()
+        return str(ip), int(port)
+
+    async def poll(self) -> int | None:
+        try:
+            result: int | None = await super().poll()
+            return result
+        except ENGINE_ERRORS as exc:
+            # Unknown is not stopped: keep the server (and its route) until the engine answers.
+            self.log.warning("Cannot poll %s, Docker engine unavailable: %s", self._log_name, exc)
+            return None
