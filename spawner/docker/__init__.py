@@ -113,6 +113,7 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
     def apply_plan(self, plan: SpawnPlan) -> None:
         spec = container_spec(plan, self.settings, self.platform.config.pip)
         self.container_spec = spec
+        self.object_name = spec.name
         self.image = spec.image
         # limits are set in the host config by the spec; keep DockerSpawner's own off
         self.mem_limit = None

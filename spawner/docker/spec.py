@@ -27,6 +27,7 @@ class VolumeSpec:
 
 @dataclass(frozen=True)
 class ContainerSpec:
+    name: str
     image: str
     user: str
     labels: dict[str, str]
@@ -39,6 +40,12 @@ class ContainerSpec:
 
 def tenant_network(tenant: str) -> str:
     return f"tenanthub-{tenant}"
+
+
+def container_name(plan: SpawnPlan) -> str:
+    """Unique per tenant, user and server on one engine (two hubs or tenants never clash)."""
+    name = f"tenanthub-{plan.tenant}-{label_value(plan.username)}"
+    return f"{name}--{label_value(plan.server_name)}" if plan.server_name else name
 
 
 def quota_labels(plan: SpawnPlan) -> dict[str, str]:
@@ -119,6 +126,7 @@ def container_spec(
     if pip.ca_file:
         extra_binds[str(pip.ca_file)] = {"bind": PIP_CA_MOUNT, "mode": "ro"}
     return ContainerSpec(
+        name=container_name(plan),
         image=plan.image,
         user=f"{settings.uid}:{settings.gid}",
         labels=labels,

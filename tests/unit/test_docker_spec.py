@@ -28,6 +28,7 @@ def test_cpu_profile_container_is_hardened_limited_labelled_and_has_both_volumes
         make_plan("vision", SMALL, "alice", ""), DockerBackendSettings(), PipSettings()
     )
     assert spec.image == "tenanthub/notebook-cpu:latest"
+    assert spec.name == "tenanthub-vision-alice"
     assert spec.user == "1000:100"
     assert spec.network == "host"
     assert spec.host_config == {
@@ -113,6 +114,7 @@ def test_tenant_network_mode_uses_the_tenants_network() -> None:
         PipSettings(),
     )
     assert spec.network == "tenanthub-nlp"
+    assert spec.name == "tenanthub-nlp-bob--nlp"
 
 
 @pytest.mark.parametrize(
