@@ -9,11 +9,14 @@ on the spawn page and returns from its REST API.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 from sqlalchemy import text
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import HasTraits, Unicode, default
 
 from hub.app.context import PlatformContext, config_path_from_env, get_context
@@ -186,10 +189,39 @@ class TenantSpawnerMixin(HasTraits):
         plan = await self.tenancy_admit()
         try:
             self.apply_plan(plan)
-            return await super().start()  # type: ignore[misc]
+            started = await super().start()  # type: ignore[misc]
+            await self.wait_until_answering(started)
+            return started
         except BaseException:
             self.tenancy_release()
             raise
+
+    async def wait_until_answering(self, started: Any, interval: float = 0.1) -> None:
+        """Poll the new server every ``interval`` s until it answers HTTP at all.
+
+        JupyterHub's own check backs off exponentially with jitter (waits of up
+        to 0.2, 0.4, 0.8 ... 5 s), so it notices a server that is up on average
+        about a second late. Returning only once the server answers makes
+        JupyterHub's first check succeed. Bounded by ``start_timeout``; if the
+        server never answers, JupyterHub's own wait reports it as usual.
+        """
+        if isinstance(started, tuple):
+            host, port = started
+            url = f"http://{host}:{port}"
+        else:
+            url = str(started).rstrip("/")
+        server = getattr(self, "server", None)
+        base_url = getattr(server, "base_url", "/") if server is not None else "/"
+        target = f"{url}{base_url}api"
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + float(getattr(self, "start_timeout", 60))
+        while time.monotonic() < deadline:
+            try:
+                await client.fetch(target, request_timeout=2, raise_error=False)
+                return
+            except (OSError, HTTPClientError):
+                pass  # refused or timed out: not answering yet
+            await asyncio.sleep(interval)
 
     async def stop(self, now: bool = False) -> Any:
         try:

@@ -173,11 +173,13 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
             assert self.container_spec is not None
             try:
                 await self._prepare_engine(self.container_spec, plan.profile)
-                return await DockerSpawner.start(self)
+                started = await DockerSpawner.start(self)
             except ENGINE_ERRORS as exc:
                 if isinstance(exc, docker.errors.APIError) and exc.status_code not in (None, 500):
                     raise
                 raise TenancyRefused(503, engine_down_message(exc)) from None
+            await self.wait_until_answering(started)
+            return started
         except BaseException:
             self.tenancy_release()
             raise
