@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages TenantHub needs, only those missing (idempotent).
 #   install-system.sh demo   what `make demo` needs: Python venv, Node.js + npm
-#   install-system.sh test   plus what the tests need: PostgreSQL server
+#   install-system.sh test   plus what the tests need: PostgreSQL server, docker.io
 set -euo pipefail
 purpose="${1:-demo}"
 
@@ -12,8 +12,10 @@ need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || packages+=("$1"); }
 need_cmd node nodejs
 need_cmd npm npm
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then packages+=(python3-venv); fi
+need_cmd debootstrap debootstrap
 if [[ "$purpose" == test ]]; then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
+  [[ -x /usr/sbin/dockerd ]] || docker info >/dev/null 2>&1 || packages+=(docker.io)
 fi
 
 if ((${#packages[@]} == 0)); then
