@@ -3,8 +3,11 @@
 # TENANTHUB_STRICT_SKIPS=1 turns "service missing" skips into failures: CI skips nothing.
 set -euo pipefail
 bin=.venv/bin
-echo "== ruff"; "$bin/ruff" check . && "$bin/ruff" format --check .
-echo "== mypy"; "$bin/mypy"
+echo "== ruff"
+"$bin/ruff" check .
+"$bin/ruff" format --check .
+echo "== mypy"
+"$bin/mypy"
 echo "== pytest"
 set +e
 TENANTHUB_STRICT_SKIPS=1 "$bin/pytest" -q -rs --durations=15 "$@"
