@@ -113,8 +113,9 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
     def apply_plan(self, plan: SpawnPlan) -> None:
         spec = container_spec(plan, self.settings, self.platform.config.pip)
         self.container_spec = spec
-        self.object_name = spec.name
         self.image = spec.image
+        # after the image: DockerSpawner re-renders object_name whenever the image changes
+        self.object_name = spec.name
         # limits are set in the host config by the spec; keep DockerSpawner's own off
         self.mem_limit = None
         self.cpu_limit = None

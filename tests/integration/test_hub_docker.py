@@ -86,6 +86,7 @@ def test_spawned_container_is_hardened_and_home_persists(hub_factory, tenant):
     alice.wait_ready()
 
     info = container_of(tenant, "alice")
+    assert info["Name"] == f"/tenanthub-{tenant}-alice"
     host = info["HostConfig"]
     assert info["Config"]["User"] == "1000:100"
     assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
