@@ -10,13 +10,14 @@ on the spawn page and returns from its REST API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import HasTraits, Unicode, default
 
 from hub.app.context import PlatformContext, config_path_from_env, get_context
@@ -36,9 +37,16 @@ class TenancyRefused(web.HTTPError):
 
 
 _RUNNING_SERVERS = text(
-    "SELECT u.name AS username, s.name AS server, s.user_options AS options "
+    "SELECT u.name AS username, s.name AS server, s.user_options AS options, s.state AS state "
     "FROM spawners s JOIN users u ON s.user_id = u.id WHERE s.server_id IS NOT NULL"
 )
+STATE_KEY = "tenanthub"
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = json.loads(value or "{}")
+    return value if isinstance(value, dict) else {}
 
 
 USER_OPTION_KEYS = frozenset({"tenant", "profile"})
@@ -76,7 +84,11 @@ class TenantSpawnerMixin(HasTraits):
 
     @property
     def platform(self) -> PlatformContext:
-        return get_context(self.tenanthub_config_file or config_path_from_env())
+        context = self.__dict__.get("_tenancy_context")
+        if context is None:
+            context = get_context(self.tenanthub_config_file or config_path_from_env())
+            self.__dict__["_tenancy_context"] = context
+        return context
 
     @property
     def ledger_key(self) -> str:
@@ -112,10 +124,9 @@ class TenantSpawnerMixin(HasTraits):
             with platform.engine.connect() as conn:
                 rows = conn.execute(_RUNNING_SERVERS).all()
             out = []
-            for username, server, options in rows:
-                if isinstance(options, str):
-                    options = json.loads(options or "{}")
-                out.append((username, server or "", options or {}))
+            for username, server, options, state in rows:
+                chosen = _json(state).get(STATE_KEY) or _json(options)
+                out.append((username, server or "", chosen if isinstance(chosen, dict) else {}))
             return out
 
         servers = await platform.run(running)
@@ -168,6 +179,8 @@ class TenantSpawnerMixin(HasTraits):
         if problems:
             raise TenancyRefused(403, quota_message(tenant.name, problems))
         self.user_options = {**options, "tenant": plan.tenant, "profile": plan.profile}
+        # the resolved choice is also kept in the spawner state (see get_state), which
+        # JupyterHub saves after every start: the ledger is rebuilt from it after a restart
         self.tenancy_plan = plan
         return plan
 
@@ -197,34 +210,50 @@ class TenantSpawnerMixin(HasTraits):
             raise
 
     async def wait_until_answering(self, started: Any, interval: float = 0.1) -> None:
-        """Poll the new server every ``interval`` s until it answers HTTP at all.
+        """Poll the new server every ``interval`` s until it accepts connections.
 
         JupyterHub's own check backs off exponentially with jitter (waits of up
-        to 0.2, 0.4, 0.8 ... 5 s), so it notices a server that is up on average
-        about a second late. Returning only once the server answers makes
-        JupyterHub's first check succeed. Bounded by ``start_timeout``; if the
-        server never answers, JupyterHub's own wait reports it as usual.
+        to 0.2, 0.4, 0.8 ... 5 s), so it noticed a server that was up about a
+        second late on average. Returning once the server listens makes
+        JupyterHub's first check succeed. A TCP connect is enough (tornado
+        accepts only once it serves) and costs far less per spawn than an HTTP
+        request. Bounded by ``start_timeout``; if the server never listens,
+        JupyterHub's own wait reports it as usual.
         """
         if isinstance(started, tuple):
-            host, port = started
-            url = f"http://{host}:{port}"
+            host, port = str(started[0]), int(started[1])
         else:
-            url = str(started).rstrip("/")
-        server = getattr(self, "server", None)
-        base_url = getattr(server, "base_url", "/") if server is not None else "/"
-        target = f"{url}{base_url}api"
-        client = AsyncHTTPClient()
+            parsed = urlsplit(str(started))
+            host, port = parsed.hostname or "127.0.0.1", int(parsed.port or 80)
         deadline = time.monotonic() + float(getattr(self, "start_timeout", 60))
         while time.monotonic() < deadline:
             try:
-                await client.fetch(target, request_timeout=2, raise_error=False)
-                return
-            except (OSError, HTTPClientError):
-                pass  # refused or timed out: not answering yet
-            await asyncio.sleep(interval)
+                _reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, port), timeout=2
+                )
+            except (OSError, TimeoutError):
+                await asyncio.sleep(interval)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
 
     async def stop(self, now: bool = False) -> Any:
         try:
             return await super().stop(now=now)  # type: ignore[misc]
         finally:
             self.tenancy_release()
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()  # type: ignore[misc]
+        if self.tenancy_plan is not None:
+            plan = self.tenancy_plan
+            state[STATE_KEY] = {"tenant": plan.tenant, "profile": plan.profile}
+        return state
+
+    def run_post_stop_hook(self) -> Any:
+        # JupyterHub calls stop() only while poll() says the server runs; a server that
+        # died on its own is only seen here, which JupyterHub always calls.
+        self.tenancy_release()
+        return super().run_post_stop_hook()  # type: ignore[misc]

@@ -127,20 +127,65 @@ class TenantStore:
     # ------------------------------------------------------------------ reads
 
     def memberships_of(self, username: str) -> list[Membership]:
-        """Every tenant ``username`` belongs to, with the effective role, by tenant name."""
-        with self.session() as session:
-            rows = session.execute(
-                select(MembershipRow.role, TenantRow)
-                .join(TenantRow, MembershipRow.tenant_id == TenantRow.id)
-                .where(MembershipRow.username == username)
-                .options(selectinload(TenantRow.profiles))
-            ).all()
-            best: dict[str, tuple[str, TenantView]] = {}
-            for role, tenant in rows:
-                prev = best.get(tenant.name)
-                if prev is None or ROLE_RANK[role] > ROLE_RANK[prev[0]]:
-                    best[tenant.name] = (role, _view(tenant))
-        return [Membership(view, role) for _, (role, view) in sorted(best.items())]
+        """Every tenant ``username`` belongs to, with the effective role, by tenant name.
+
+        Runs on every spawn, so it is one Core statement (no ORM identity map):
+        memberships x tenants x quotas, with allowed profiles left-joined.
+        """
+        m, t, q, p = (
+            MembershipRow.__table__,
+            TenantRow.__table__,
+            QuotaRow.__table__,
+            TenantProfileRow.__table__,
+        )
+        statement = (
+            select(
+                m.c.role, t.c.name, t.c.display_name, t.c.all_profiles, q.c.cpu_millis,
+                q.c.memory_bytes, q.c.gpu, q.c.servers, q.c.storage_bytes, q.c.running_jobs,
+                p.c.profile,
+            )
+            .select_from(
+                m.join(t, m.c.tenant_id == t.c.id)
+                .outerjoin(q, q.c.tenant_id == t.c.id)
+                .outerjoin(p, p.c.tenant_id == t.c.id)
+            )
+            .where(m.c.username == username)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement).all()
+        roles: dict[str, str] = {}
+        tenants: dict[str, tuple[str, bool, QuotaLimits]] = {}
+        profiles: dict[str, set[str]] = {}
+        for row in rows:
+            name = row.name
+            if name not in roles or ROLE_RANK[row.role] > ROLE_RANK[roles[name]]:
+                roles[name] = row.role
+            tenants[name] = (
+                row.display_name or name,
+                bool(row.all_profiles),
+                QuotaLimits(
+                    cpu_millis=row.cpu_millis,
+                    memory_bytes=row.memory_bytes,
+                    gpu=row.gpu,
+                    servers=row.servers,
+                    storage_bytes=row.storage_bytes,
+                    running_jobs=row.running_jobs,
+                ),
+            )
+            allowed = profiles.setdefault(name, set())
+            if row.profile is not None:
+                allowed.add(row.profile)
+        out = []
+        for name in sorted(tenants):
+            display, all_profiles, limits = tenants[name]
+            view = TenantView(
+                name=name,
+                display_name=display,
+                limits=limits,
+                allowed_profiles=None if all_profiles else frozenset(profiles[name]),
+            )
+            out.append(Membership(view, roles[name]))
+        return out
 
     def tenant(self, name: str) -> TenantView | None:
         with self.session() as session:

@@ -31,6 +31,9 @@ class UsageLedger:
 
     def _merged(self, observed: Iterable[Allocation]) -> dict[str, Allocation]:
         """Ledger entries plus observed servers the ledger does not know (same key: once)."""
+        observed = list(observed)
+        if not observed:
+            return self._allocations
         merged = {a.key: a for a in observed}
         merged.update(self._allocations)
         return merged

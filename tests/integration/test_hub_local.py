@@ -219,3 +219,37 @@ def test_kernel_started_through_the_proxy_writes_into_the_tenant_home(hub_factor
     assert reply["status"] == "ok", reply
     home = hub.data_dir / "tenants" / "vision" / "home" / "alice"
     assert (home / "kernel.txt").read_text() == "from a kernel"
+
+
+def test_server_that_died_on_its_own_frees_its_quota(hub_factory):
+    import os
+    import signal
+
+    hub = hub_factory()
+    bob, dan = Browser(hub, "bob"), Browser(hub, "dan")
+    bob.login()
+    dan.login()
+    bob.spawn({"tenant": "nlp", "profile-nlp": "small"}, server="nlp")
+    bob.wait_ready("nlp")
+    (pid,) = hub._server_pids()
+    os.killpg(pid, signal.SIGKILL)
+    # the hub sees it dead when asked to stop it: it never calls stop(), only its hooks
+    bob.api("DELETE", "users/bob/servers/nlp")
+    bob.wait_stopped("nlp")
+    dan.spawn({"tenant": "nlp", "profile-nlp": "small"})
+    assert dan.wait_ready()["ready"]
+
+
+def test_quota_of_a_server_started_without_options_survives_a_restart(hub_factory):
+    hub = hub_factory()
+    dan, bob = Browser(hub, "dan"), Browser(hub, "bob")
+    dan.login()
+    # dan is only in nlp: no body at all picks his only tenant and its default profile
+    started = dan.api("POST", "users/dan/server")
+    assert started.status_code in (201, 202), started.text
+    dan.wait_ready()
+    hub.restart()
+    bob.login()
+    refused = bob.api("POST", "users/bob/servers/nlp", json={"tenant": "nlp"})
+    assert refused.status_code == 403
+    assert "servers: 1 of 1 in use" in refused.json()["message"]
