@@ -65,8 +65,8 @@ class BenchTenantSpawner(TenantSpawnerMixin, NoopSpawner):
 
 def serve(port: int) -> None:
     """Answer 200 to every request on 127.0.0.1:``port`` until killed."""
-    import jupyterhub  # noqa: PLC0415
-    from tornado import ioloop, web  # noqa: PLC0415
+    import jupyterhub
+    from tornado import ioloop, web
 
     class Always200(web.RequestHandler):
         def prepare(self) -> None:
