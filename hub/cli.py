@@ -17,18 +17,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hub.config.loader import ConfigError, json_schema, load_config
+from hub.config.schema import PlatformConfig
 
 HUB_CONFIG = Path(__file__).resolve().parent / "jupyterhub_config.py"
 
 
-def _validate(path: str) -> int:
+def _load_checked(path: str | Path) -> PlatformConfig | None:
+    """Load and report a config: every problem with its key path, or a one-line summary."""
     try:
         config = load_config(path)
     except ConfigError as exc:
         print(f"{exc.source}: invalid, {len(exc.issues)} problem(s):", file=sys.stderr)
         for issue in exc.issues:
             print(f"  {issue}", file=sys.stderr)
-        return 1
+        return None
     from hub.app.backend import IMPLEMENTED_BACKENDS
 
     if config.backend.kind not in (*IMPLEMENTED_BACKENDS, "auto"):
@@ -41,7 +43,11 @@ def _validate(path: str) -> int:
         f"{path}: valid ({len(config.tenants)} tenant(s), {len(config.profiles)} profile(s), "
         f"auth {config.auth.kind}, backend {config.backend.kind})"
     )
-    return 0
+    return config
+
+
+def _validate(path: str) -> int:
+    return 0 if _load_checked(path) is not None else 1
 
 
 def _db_upgrade(path: str) -> int:
@@ -57,15 +63,21 @@ def _db_upgrade(path: str) -> int:
     return 0
 
 
-def _run(path: str, extra: Sequence[str], banner: str | None = None) -> int:
+def _run(path: str, extra: Sequence[str]) -> int:
     """Validate first (nothing starts on a bad config), then exec the hub."""
+    config = _load_checked(path)
+    if config is None:
+        return 1
+    return _exec_hub(path, config, extra)
+
+
+def _exec_hub(
+    path: str | Path, config: PlatformConfig, extra: Sequence[str], banner: str | None = None
+) -> int:
+    """Refuse what cannot start here, then replace this process with the hub."""
     from hub.app.backend import BackendUnavailable, choose_backend
     from hub.app.proxy import find_proxy_command
 
-    status = _validate(path)
-    if status:
-        return status
-    config = load_config(path)
     try:
         choose_backend(config.backend.kind, in_cluster=False, docker_answers=False)
         find_proxy_command()
@@ -83,32 +95,20 @@ def _run(path: str, extra: Sequence[str], banner: str | None = None) -> int:
 
 
 def _demo(folder: str, extra: Sequence[str]) -> int:
+    from hub.app.backend import detect_backend
     from hub.demo import banner, prepare_demo
 
     config_path, logins = prepare_demo(Path(folder).resolve())
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load_checked(config_path)
+    if config is None:
         return 1
-    host = config.hub.ip
-    url = f"http://{host}:{config.hub.port}{config.hub.base_url}"
-    from hub.app.backend import choose_backend, probe_docker, probe_in_cluster
-
-    requested = config.backend.kind
-    choice = choose_backend(
-        requested,
-        in_cluster=requested == "auto" and probe_in_cluster(),
-        docker_answers=requested == "auto" and probe_docker(config.backend.docker.url),
-    )
+    url = f"http://{config.hub.ip}:{config.hub.port}{config.hub.base_url}"
+    choice = detect_backend(config.backend.kind, config.backend.docker.url)
     note = f"Backend: {choice.kind} ({choice.reason})."
     if choice.kind == "docker":
         note += " Servers run as hardened containers of the tenanthub/notebook-* images."
-    return _run(
-        str(config_path),
-        extra,
-        banner=banner(url, logins, note, config_path.parent / "demo-credentials.json"),
-    )
+    credentials = config_path.parent / "demo-credentials.json"
+    return _exec_hub(config_path, config, extra, banner(url, logins, note, credentials))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

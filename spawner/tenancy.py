@@ -198,11 +198,15 @@ class TenantSpawnerMixin(HasTraits):
     def apply_plan(self, plan: SpawnPlan) -> None:
         """Backend hook: turn the plan into this spawner's settings (before super().start())."""
 
+    async def launch(self) -> Any:
+        """Backend hook: start the server as the backend spawner does (after apply_plan)."""
+        return await super().start()  # type: ignore[misc]
+
     async def start(self) -> Any:
         plan = await self.tenancy_admit()
         try:
             self.apply_plan(plan)
-            started = await super().start()  # type: ignore[misc]
+            started = await self.launch()
             await self.wait_until_answering(started)
             return started
         except BaseException:

@@ -61,6 +61,16 @@ def choose_backend(
     )
 
 
+def detect_backend(requested: str, docker_url: str | None) -> BackendChoice:
+    """``choose_backend`` fed with this machine's probes (probed only for ``auto``)."""
+    auto = requested == "auto"
+    return choose_backend(
+        requested,
+        in_cluster=auto and probe_in_cluster(),
+        docker_answers=auto and probe_docker(docker_url),
+    )
+
+
 def probe_in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.exists()
 

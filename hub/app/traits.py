@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.app.backend import choose_backend, probe_docker, probe_in_cluster
+from hub.app.backend import detect_backend
 from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.app.proxy import find_proxy_command, secret_file
 from hub.config.schema import PlatformConfig
@@ -123,12 +123,8 @@ def configure(c: Any, config_path: str | Path | None = None) -> PlatformContext:
     """Set JupyterHub's traits on ``c`` from the platform config."""
     platform = get_context(config_path or config_path_from_env())
     platform.prepare_database()
-    requested = platform.config.backend.kind
-    choice = choose_backend(
-        requested,
-        in_cluster=requested == "auto" and probe_in_cluster(),
-        docker_answers=requested == "auto" and probe_docker(platform.config.backend.docker.url),
-    )
+    backend = platform.config.backend
+    choice = detect_backend(backend.kind, backend.docker.url)
     log.info("TenantHub backend: %s (%s)", choice.kind, choice.reason)
     if choice.kind == "local":
         log.warning(

@@ -167,23 +167,16 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
                     labels={"app.kubernetes.io/managed-by": "tenanthub"},
                 )
 
-    async def start(self) -> Any:
-        plan = await self.tenancy_admit()
+    async def launch(self) -> Any:
+        spec, plan = self.container_spec, self.tenancy_plan
+        assert spec is not None and plan is not None
         try:
-            self.apply_plan(plan)
-            assert self.container_spec is not None
-            try:
-                await self._prepare_engine(self.container_spec, plan.profile)
-                started = await DockerSpawner.start(self)
-            except ENGINE_ERRORS as exc:
-                if isinstance(exc, docker.errors.APIError) and exc.status_code not in (None, 500):
-                    raise
-                raise TenancyRefused(503, engine_down_message(exc)) from None
-            await self.wait_until_answering(started)
-            return started
-        except BaseException:
-            self.tenancy_release()
-            raise
+            await self._prepare_engine(spec, plan.profile)
+            return await super().launch()
+        except ENGINE_ERRORS as exc:
+            if isinstance(exc, docker.errors.APIError) and exc.status_code not in (None, 500):
+                raise
+            raise TenancyRefused(503, engine_down_message(exc)) from None
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         if self.network_name == "host":
