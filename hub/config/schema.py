@@ -8,6 +8,7 @@ integer forms are available as properties for the quota arithmetic.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -187,8 +188,96 @@ class DockerBackendSettings(Strict):
         return value
 
 
+class EgressPort(Strict):
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+class EgressRule(Strict):
+    """Where notebook pods may connect, besides cluster DNS (NetworkPolicy egress)."""
+
+    cidr: str = Field(description="Destination network, e.g. 10.20.0.0/16 or 0.0.0.0/0.")
+    except_cidrs: list[str] = Field(default_factory=list, description="Networks carved out.")
+    ports: list[EgressPort] = Field(
+        default_factory=list, description="Allowed ports; empty: every port."
+    )
+
+    @field_validator("cidr", "except_cidrs")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        for item in [value] if isinstance(value, str) else value:
+            try:
+                ipaddress.ip_network(item, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not a network in CIDR notation ({exc})") from None
+        return value
+
+
+class TenantAdminAccess(Strict):
+    enabled: bool = Field(
+        True,
+        description="Give each tenant's admins a read-only Role in their namespace "
+        "(pods, logs, events, quotas, PVCs).",
+    )
+    user_prefix: str = Field(
+        "",
+        description="Prefix of Kubernetes user names for TenantHub users "
+        "(e.g. 'oidc:' when the API server uses --oidc-username-prefix).",
+    )
+
+
 class KubernetesBackendSettings(Strict):
-    namespace_prefix: str = Field("th-", pattern=r"^[a-z0-9-]{1,10}$")
+    namespace_prefix: str = Field(
+        "th-", pattern=r"^[a-z0-9-]{1,10}$", description="Tenant namespace = prefix + tenant."
+    )
+    kubeconfig: Path | None = Field(
+        None,
+        description="kubeconfig of the hub; default: in-cluster service account, else $KUBECONFIG.",
+    )
+    context: str | None = Field(None, description="kubeconfig context; default: current.")
+    hub_namespace: str = Field(
+        "tenanthub",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Namespace the hub and proxy pods run in (NetworkPolicy ingress source).",
+    )
+    hub_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "tenanthub", "component": "hub"},
+        description="Labels of the hub pod; it may reach notebook servers.",
+    )
+    proxy_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "tenanthub", "component": "proxy"},
+        description="Labels of the proxy pod; it may reach notebook servers.",
+    )
+    egress: list[EgressRule] = Field(
+        default_factory=list,
+        description="Egress allowed to notebook pods besides cluster DNS (default: none).",
+    )
+    dns_namespace: str = Field("kube-system", description="Namespace of the cluster DNS pods.")
+    dns_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"k8s-app": "kube-dns"}, description="Labels of the DNS pods."
+    )
+    uid: int = Field(1000, ge=1, le=2**31 - 1, description="runAsUser of notebook pods.")
+    gid: int = Field(1000, ge=1, le=2**31 - 1, description="runAsGroup of notebook pods.")
+    fs_group: int = Field(1000, ge=1, le=2**31 - 1, description="fsGroup of notebook pods.")
+    home_mount: str = Field("/home/jovyan", pattern=r"^/")
+    image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+    host_network: bool = Field(
+        False,
+        description="Run notebook pods on the node's network, each on its own port (only for "
+        "clusters without a pod network, such as a single-node test cluster).",
+    )
+    port_range: tuple[int, int] = Field(
+        (30000, 32000), description="Ports for host_network servers."
+    )
+    tenant_admin_access: TenantAdminAccess = Field(default_factory=TenantAdminAccess)
+    start_timeout: Seconds = Field(300, description="Seconds to wait for a pod to start.")
+
+    @field_validator("uid", "gid", "fs_group", mode="before")
+    @classmethod
+    def _never_root(cls, value: Any) -> Any:
+        if value == 0:
+            raise ValueError("must not be 0: notebook pods never run as root")
+        return value
 
 
 class BackendSettings(Strict):
@@ -256,6 +345,11 @@ class Profile(Strict):
         default_factory=list, description="Tenants that may use this profile; empty: all."
     )
     default: bool = Field(False, description="Preselected in the spawn form.")
+    checkpoint: bool = Field(
+        True,
+        description="Checkpoint idle servers of this profile to images (installed packages "
+        "survive restarts); off for profiles whose images are too big to commit.",
+    )
 
     @property
     def title(self) -> str:
@@ -287,8 +381,13 @@ class GroupMapping(Strict):
 
 
 class NfsSource(Strict):
-    server: str = Field(min_length=1)
-    path: str = Field(pattern=r"^/")
+    server: str = Field(min_length=1, description="NFS server host name or address.")
+    path: str = Field(pattern=r"^/", description="Exported path holding the tenant's data.")
+    mount_options: list[str] = Field(
+        default_factory=lambda: ["nfsvers=4.1", "hard"],
+        description="mountOptions of the PersistentVolume.",
+    )
+    read_only: bool = False
 
 
 class TenantStorage(Strict):

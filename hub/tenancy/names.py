@@ -75,9 +75,9 @@ def profile_name_problem(name: object) -> str | None:
     return None
 
 
-def namespace_for(tenant: str) -> str:
-    """Kubernetes namespace of a tenant."""
-    return NAMESPACE_PREFIX + validate_tenant_name(tenant)
+def namespace_for(tenant: str, prefix: str = NAMESPACE_PREFIX) -> str:
+    """Kubernetes namespace of a tenant (``backend.kubernetes.namespace_prefix`` + name)."""
+    return prefix + validate_tenant_name(tenant)
 
 
 def group_for(tenant: str) -> str:

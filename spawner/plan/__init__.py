@@ -30,6 +30,8 @@ class SpawnPlan:
     mem_guarantee: int | None
     mem_limit: int | None
     gpu: int
+    checkpoint: bool = True
+    node_selector: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -51,6 +53,8 @@ def make_plan(tenant: str, profile: Profile, username: str, server_name: str) ->
         else None,
         mem_limit=parse_bytes(mem.limit) if mem.limit else None,
         gpu=profile.gpu,
+        checkpoint=profile.checkpoint,
+        node_selector=dict(profile.node_selector),
         labels={
             "app.kubernetes.io/managed-by": "tenanthub",
             "tenanthub.io/tenant": tenant,
