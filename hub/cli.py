@@ -75,11 +75,12 @@ def _exec_hub(
     path: str | Path, config: PlatformConfig, extra: Sequence[str], banner: str | None = None
 ) -> int:
     """Refuse what cannot start here, then replace this process with the hub."""
-    from hub.app.backend import BackendUnavailable, choose_backend
+    from hub.app.backend import BackendUnavailable, choose_backend, ensure_backend_ready
     from hub.app.proxy import find_proxy_command
 
     try:
         choose_backend(config.backend.kind, in_cluster=False, docker_answers=False)
+        ensure_backend_ready(config.backend.kind, config.backend.kubernetes.kubeconfig)
         find_proxy_command()
     except (BackendUnavailable, FileNotFoundError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)

@@ -10,9 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Backends this version can run. Kubernetes arrives with its own issue; until
-#: then ``auto`` falls through to the ones present and says so.
-IMPLEMENTED_BACKENDS = frozenset({"local", "docker"})
+#: Backends this version can run.
+IMPLEMENTED_BACKENDS = frozenset({"local", "docker", "kubernetes"})
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -69,6 +68,36 @@ def detect_backend(requested: str, docker_url: str | None) -> BackendChoice:
         in_cluster=auto and probe_in_cluster(),
         docker_answers=auto and probe_docker(docker_url),
     )
+
+
+def kubernetes_credentials_problem(
+    kubeconfig: Path | None, in_cluster: bool, env_kubeconfig: str | None, home: Path
+) -> str | None:
+    """Why the kubernetes backend could not reach a cluster, or None when it has credentials."""
+    if in_cluster:
+        return None
+    if kubeconfig is not None:
+        if kubeconfig.is_file():
+            return None
+        return f"backend.kubernetes.kubeconfig: {kubeconfig} does not exist"
+    candidates = [Path(p) for p in (env_kubeconfig or "").split(os.pathsep) if p]
+    candidates = candidates or [home / ".kube" / "config"]
+    if any(p.is_file() for p in candidates):
+        return None
+    return (
+        "backend.kind 'kubernetes': no cluster credentials (not running in a cluster, "
+        f"no kubeconfig at {', '.join(map(str, candidates))}); set backend.kubernetes.kubeconfig"
+    )
+
+
+def ensure_backend_ready(kind: str, kubeconfig: Path | None) -> None:
+    """Refuse to start a backend that cannot work here (checked before anything starts)."""
+    if kind == "kubernetes":
+        problem = kubernetes_credentials_problem(
+            kubeconfig, probe_in_cluster(), os.environ.get("KUBECONFIG"), Path.home()
+        )
+        if problem:
+            raise BackendUnavailable(problem)
 
 
 def probe_in_cluster() -> bool:

@@ -50,28 +50,29 @@ def resolve_command(cmd: list[str]) -> list[str]:
     return [found or cmd[0], *cmd[1:]]
 
 
+SPAWNER_CLASSES = {
+    "local": "spawner.local.TenantLocalSpawner",
+    "docker": "spawner.docker.TenantDockerSpawner",
+    "kubernetes": "spawner.kubernetes.spawner.TenantKubeSpawner",
+}
+
+
 def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, Any]]:
     """The traits as plain data ``{Class: {trait: value}}`` (pure apart from secret files)."""
     config = platform.config
     data_dir = platform.data_dir
-    spawner_class = {
-        "local": "spawner.local.TenantLocalSpawner",
-        "docker": "spawner.docker.TenantDockerSpawner",
-    }[backend]
+    spawner_class = SPAWNER_CLASSES[backend]
     spawner_name = spawner_class.rsplit(".", 1)[1]
+    spawner_traits: dict[str, Any] = {"tenanthub_config_file": str(platform.config_path or "")}
     if backend == "docker":
-        spawner_traits: dict[str, Any] = {
-            "tenanthub_config_file": str(platform.config_path or ""),
-            "start_timeout": config.backend.docker.start_timeout,
-            "http_timeout": config.backend.docker.start_timeout,
-        }
+        timeout = config.backend.docker.start_timeout
+    elif backend == "kubernetes":
+        timeout = config.backend.kubernetes.start_timeout
+        spawner_traits["cmd"] = ["jupyterhub-singleuser"]
     else:
-        spawner_traits = {
-            "tenanthub_config_file": str(platform.config_path or ""),
-            "cmd": resolve_command(list(config.backend.local.cmd)),
-            "start_timeout": config.backend.local.start_timeout,
-            "http_timeout": config.backend.local.start_timeout,
-        }
+        timeout = config.backend.local.start_timeout
+        spawner_traits["cmd"] = resolve_command(list(config.backend.local.cmd))
+    spawner_traits.update(start_timeout=timeout, http_timeout=timeout)
     traits: dict[str, dict[str, Any]] = {
         "JupyterHub": {
             "ip": config.hub.ip,
@@ -126,6 +127,9 @@ def configure(c: Any, config_path: str | Path | None = None) -> PlatformContext:
     backend = platform.config.backend
     choice = detect_backend(backend.kind, backend.docker.url)
     log.info("TenantHub backend: %s (%s)", choice.kind, choice.reason)
+    if choice.kind == "kubernetes" and backend.kubernetes.kubeconfig:
+        # KubeSpawner loads the in-cluster config, else $KUBECONFIG's current context
+        os.environ["KUBECONFIG"] = str(backend.kubernetes.kubeconfig)
     if choice.kind == "local":
         log.warning(
             "TenantHub local backend: all servers run as this OS user; users are not isolated."

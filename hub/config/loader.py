@@ -230,9 +230,20 @@ def _resolve_paths(config: PlatformConfig, base_dir: Path) -> PlatformConfig:
     pip = config.pip
     if pip.ca_file is not None and not pip.ca_file.is_absolute():
         pip = pip.model_copy(update={"ca_file": (base_dir / pip.ca_file).resolve()})
+    backend = config.backend
+    kubeconfig = backend.kubernetes.kubeconfig
+    if kubeconfig is not None and not kubeconfig.is_absolute():
+        backend = backend.model_copy(
+            update={
+                "kubernetes": backend.kubernetes.model_copy(
+                    update={"kubeconfig": (base_dir / kubeconfig).resolve()}
+                )
+            }
+        )
     return config.model_copy(
         update={
             "pip": pip,
+            "backend": backend,
             "hub": hub.model_copy(update={"data_dir": data_dir.resolve()}),
             "auth": config.auth.model_copy(
                 update={"native": native.model_copy(update={"seed_users_file": seed})}

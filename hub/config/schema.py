@@ -234,7 +234,6 @@ class KubernetesBackendSettings(Strict):
         None,
         description="kubeconfig of the hub; default: in-cluster service account, else $KUBECONFIG.",
     )
-    context: str | None = Field(None, description="kubeconfig context; default: current.")
     hub_namespace: str = Field(
         "tenanthub",
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",

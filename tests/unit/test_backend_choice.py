@@ -7,12 +7,16 @@ import pytest
 from hub.app.backend import BackendChoice, BackendUnavailable, choose_backend
 
 
-@pytest.mark.parametrize("kind", ["kubernetes"])
-def test_explicit_unimplemented_backend_is_refused(kind: str) -> None:
+def test_explicit_unimplemented_backend_is_refused() -> None:
     with pytest.raises(BackendUnavailable) as caught:
-        choose_backend(kind, in_cluster=True, docker_answers=True)
+        choose_backend("kubernetes", True, True, implemented=frozenset({"local", "docker"}))
     message = str(caught.value)
-    assert f"backend.kind: {kind!r}" in message and "available: docker, local" in message
+    assert "backend.kind: 'kubernetes'" in message and "available: docker, local" in message
+
+
+def test_every_backend_is_in_this_version() -> None:
+    for kind in ("kubernetes", "docker", "local"):
+        assert choose_backend(kind, False, False).kind == kind
 
 
 def test_only_local_is_refused_as_docker_when_docker_is_not_in_the_build() -> None:
@@ -45,8 +49,8 @@ def test_auto_falls_back_to_local_when_docker_answers_but_is_not_implemented() -
     assert "docker backend is not in this version" in choice.reason
 
 
-def test_auto_in_a_cluster_falls_back_to_local_while_kubernetes_is_not_implemented() -> None:
-    choice = choose_backend("auto", in_cluster=True, docker_answers=False)
+def test_auto_in_a_cluster_falls_back_to_local_when_kubernetes_is_not_in_the_build() -> None:
+    choice = choose_backend("auto", True, False, implemented=frozenset({"local", "docker"}))
     assert choice.kind == "local"
     assert "kubernetes backend is not in this version" in choice.reason
 

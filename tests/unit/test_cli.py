@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,9 +26,17 @@ tenants:
 """
 
 
-def tenanthub(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def tenanthub(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+        [*COMMAND, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
     )
 
 
@@ -122,10 +131,13 @@ def test_run_with_a_bad_config_exits_without_starting_anything(tmp_path: Path) -
 def test_run_with_an_unavailable_backend_exits_without_starting_anything(tmp_path: Path) -> None:
     config = tmp_path / "tenanthub.yaml"
     config.write_text("hub: {data_dir: state}\nbackend: {kind: kubernetes}\n")
+    cluster_vars = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")
+    env = {k: v for k, v in os.environ.items() if k not in cluster_vars}
+    env["HOME"] = str(tmp_path)  # no ~/.kube/config either
     started = time.monotonic()
-    result = tenanthub("run", str(config), cwd=tmp_path)
+    result = tenanthub("run", str(config), cwd=tmp_path, env=env)
     _assert_nothing_started(tmp_path, config, result, time.monotonic() - started)
-    assert "cannot start" in result.stderr and "'kubernetes' is not available" in result.stderr
+    assert "cannot start" in result.stderr and "no cluster credentials" in result.stderr
 
 
 @pytest.mark.parametrize("args", [(), ("config",), ("config", "validate")])
