@@ -5,6 +5,8 @@ tenanthub config schema          the JSON Schema of tenanthub.yaml
 tenanthub db upgrade FILE        migrate the platform tables and seed tenants
 tenanthub run FILE               validate, then start JupyterHub with this config
 tenanthub demo [DIR]             prepare the demo folder, print logins, run it
+tenanthub k8s manifests --config FILE [--tenant T [--user U --profile P]]
+                                 the Kubernetes objects of the config's tenants, as YAML
 """
 
 from __future__ import annotations
@@ -112,6 +114,86 @@ def _demo(folder: str, extra: Sequence[str]) -> int:
     return _exec_hub(config_path, config, extra, banner(url, logins, note, credentials))
 
 
+K8S_MANIFESTS_HELP = """\
+Print, as multi-document YAML, the Kubernetes objects TenantHub provisions for
+each tenant of the config file (namespace, quota, limit range, network
+policies, service account, tenant-admin role, storage), and with --user and
+--profile the notebook pod that user would get. Tenants and their admins come
+from the file's seed list: the platform database is the runtime truth (tenants
+changed in the console or API differ), and the running hub reconciles each
+namespace from the database. Nothing is sent to a cluster; no tokens are
+printed.
+"""
+
+
+def _k8s_manifests(
+    path: str, tenant: str | None, user: str | None, profile: str | None, server: str
+) -> int:
+    """Render the config's tenants (and one user's pod) with the pure builders."""
+    import yaml
+
+    from hub.tenancy.seed import spec_from_config
+    from spawner.kubernetes import manifests, names
+    from spawner.plan import make_plan
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{exc.source}: invalid, {len(exc.issues)} problem(s):", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return 1
+    settings = config.backend.kubernetes
+    tenants = config.tenants
+    if tenant is not None:
+        chosen = config.tenant(tenant)
+        if chosen is None:
+            known = ", ".join(t.name for t in config.tenants) or "none"
+            print(f"error: unknown tenant {tenant!r} (tenants in {path}: {known})", file=sys.stderr)
+            return 1
+        tenants = [chosen]
+    objects = []
+    for item in tenants:
+        spec = spec_from_config(item)
+        admins = [member for member, role in spec.members if role == "admin"]
+        objects += manifests.tenant_objects(spec, list(config.profiles), settings, admins)
+    if user is not None and profile is not None:
+        spec = spec_from_config(tenants[0])
+        chosen_profile = config.profile(profile)
+        if chosen_profile is None:
+            known = ", ".join(p.name for p in config.profiles) or "none"
+            print(f"error: unknown profile {profile!r} (profiles: {known})", file=sys.stderr)
+            return 1
+        offered = manifests.offered_profiles(spec, list(config.profiles))
+        if chosen_profile not in offered:
+            names_offered = ", ".join(p.name for p in offered) or "none"
+            print(
+                f"error: profile {profile!r} is not offered in tenant {spec.name!r} (not allowed "
+                f"there, or larger than its quota); offered: {names_offered}",
+                file=sys.stderr,
+            )
+            return 1
+        if not user or "/" in user or any(ch.isspace() for ch in user):
+            print(f"error: {user!r} is not a valid user name", file=sys.stderr)
+            return 1
+        plan = make_plan(spec.name, chosen_profile, user, server)
+        objects.append(
+            manifests.user_pod(
+                plan,
+                settings,
+                pod_name=names.pod_name(user, server),
+                port=8888,
+                cmd=["jupyterhub-singleuser"],
+                env={},  # the plan's TENANTHUB_* values; the hub's tokens never appear here
+            )
+        )
+    if not objects:
+        print(f"note: {path} seeds no tenants; nothing to print", file=sys.stderr)
+        return 0
+    print(yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True), end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tenanthub", description="TenantHub platform tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +212,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="start the demo platform with working logins")
     demo.add_argument("folder", nargs="?", default=".demo")
     demo.add_argument("jupyterhub_args", nargs=argparse.REMAINDER)
+    k8s_cmd = sub.add_parser("k8s", help="Kubernetes backend tools")
+    k8s_sub = k8s_cmd.add_subparsers(dest="action", required=True)
+    k8s_manifests = k8s_sub.add_parser(
+        "manifests",
+        help="print the Kubernetes objects of the config's tenants as YAML",
+        description=K8S_MANIFESTS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    k8s_manifests.add_argument("--config", required=True, metavar="FILE", help="tenanthub.yaml")
+    k8s_manifests.add_argument("--tenant", help="only this tenant (required with --user)")
+    k8s_manifests.add_argument("--user", help="also print this user's notebook pod")
+    k8s_manifests.add_argument("--profile", help="the profile of that pod (with --user)")
+    k8s_manifests.add_argument(
+        "--server", default="", help="named server of that pod (default: the default server)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "config" and args.action == "validate":
@@ -143,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args.file, args.jupyterhub_args)
     if args.command == "demo":
         return _demo(args.folder, args.jupyterhub_args)
+    if args.command == "k8s":
+        if (args.user is None) != (args.profile is None) or (args.user and not args.tenant):
+            k8s_manifests.error("--user and --profile go together, and need --tenant")
+        return _k8s_manifests(args.config, args.tenant, args.user, args.profile, args.server)
     parser.error("unknown command")  # pragma: no cover
     return 2
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hub.config.quantities import parse_bytes, parse_cpu_millis
-from hub.config.schema import Profile
+from hub.config.schema import Profile, Toleration
 from hub.tenancy.names import InvalidNameError, label_value, safe_slug, validate_tenant_name
 from hub.tenancy.quota import Resources, server_request
 
@@ -32,6 +33,9 @@ class SpawnPlan:
     gpu: int
     checkpoint: bool = True
     node_selector: dict[str, str] = field(default_factory=dict)
+    #: Kubernetes form (``tolerationSeconds``...), unset keys left out; only the
+    #: Kubernetes backend uses them.
+    tolerations: tuple[dict[str, Any], ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -55,6 +59,7 @@ def make_plan(tenant: str, profile: Profile, username: str, server_name: str) ->
         gpu=profile.gpu,
         checkpoint=profile.checkpoint,
         node_selector=dict(profile.node_selector),
+        tolerations=tuple(kubernetes_toleration(t) for t in profile.tolerations),
         labels={
             "app.kubernetes.io/managed-by": "tenanthub",
             "tenanthub.io/tenant": tenant,
@@ -63,6 +68,20 @@ def make_plan(tenant: str, profile: Profile, username: str, server_name: str) ->
         },
         env={"TENANTHUB_TENANT": tenant, "TENANTHUB_PROFILE": profile.name},
     )
+
+
+def kubernetes_toleration(toleration: Toleration) -> dict[str, Any]:
+    """A profile toleration in the pod spec's form; unset fields are left out, not null."""
+    out: dict[str, Any] = {"operator": toleration.operator}
+    for key, value in (
+        ("key", toleration.key),
+        ("value", toleration.value),
+        ("effect", toleration.effect),
+        ("tolerationSeconds", toleration.toleration_seconds),
+    ):
+        if value is not None:
+            out[key] = value
+    return out
 
 
 @dataclass(frozen=True)
