@@ -326,6 +326,17 @@ class Toleration(Strict):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
 
+    @model_validator(mode="after")
+    def _exists_has_no_value(self) -> Toleration:
+        # the API server refuses these; say so at config time, not at the first GPU spawn
+        if self.operator == "Exists" and self.value:
+            raise ValueError("operator Exists must not have a value")
+        if self.key is None and self.operator != "Exists":
+            raise ValueError("a toleration without a key must use operator Exists")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("toleration_seconds only applies to effect NoExecute")
+        return self
+
 
 class Profile(Strict):
     name: ProfileName

@@ -104,9 +104,11 @@ def label_value(value: str) -> str:
     slug = safe_slug(value)
     if slug and len(slug) <= 63 and slug[0].isalnum() and slug[-1].isalnum():
         return slug
+    # "-z" never occurs in a plain slug (an escape is "-" + two hex digits), so a
+    # hashed value can never equal another user's plain one
     digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:10]
-    stem = slug.strip("-")[:50].strip("-")
-    return f"{stem}-{digest}" if stem else f"u{digest}"
+    stem = slug.strip("-")[:48].strip("-")
+    return f"{stem}-z{digest}" if stem else f"u-z{digest}"
 
 
 def safe_slug(value: str) -> str:

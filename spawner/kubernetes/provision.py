@@ -168,16 +168,36 @@ async def apply_object(objects: ObjectClient, obj: dict[str, Any]) -> str:
     return action
 
 
-async def provision(api_client: k8s.ApiClient, objects: list[dict[str, Any]]) -> ProvisionReport:
-    """Apply ``objects`` in order (namespace first); every failure names the object."""
+async def provision(
+    api_client: k8s.ApiClient,
+    objects: list[dict[str, Any]],
+    optional: tuple[tuple[str, str, str], ...] = (),
+) -> ProvisionReport:
+    """Apply ``objects`` in order (namespace first); every failure names the object.
+
+    ``optional`` lists (apiVersion, kind, name) of namespaced objects that
+    exist only under some settings (the tenant-admin Role): when ``objects``
+    lacks one, it is deleted, so turning a setting off takes effect.
+    """
     client = ObjectClient(api_client)
     report = ProvisionReport()
+    namespace = next((o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"), None)
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
     for obj in objects:
         key = object_key(obj)
         try:
             report.actions[key] = await apply_object(client, obj)
         except ApiException as exc:
             raise ProvisioningError(f"{key}: {api_reason(exc)}") from None
+    for _api_version, kind, name in optional:
+        if namespace is None or (kind, name) in wanted:
+            continue
+        stale = {"kind": kind, "metadata": {"name": name, "namespace": namespace}}
+        try:
+            if await client.delete(stale):
+                report.actions[object_key(stale)] = "deleted"
+        except ApiException as exc:
+            raise ProvisioningError(f"{object_key(stale)}: {api_reason(exc)}") from None
     return report
 
 
@@ -232,6 +252,7 @@ class ProvisionGate:
         fingerprint: str,
         api_client: k8s.ApiClient,
         objects: list[dict[str, Any]],
+        optional: tuple[tuple[str, str, str], ...] = (),
     ) -> ProvisionReport | None:
         """Provision when needed; None when the tenant was already up to date."""
         loop = asyncio.get_running_loop()
@@ -240,7 +261,7 @@ class ProvisionGate:
             done = self._done.get(tenant)
             if done and done[0] == fingerprint and loop.time() - done[1] < self.max_age:
                 return None
-            report = await provision(api_client, objects)
+            report = await provision(api_client, objects, optional)
             self._done[tenant] = (fingerprint, loop.time())
             if report.changed:
                 log.info("Provisioned tenant %s: %s", tenant, report.summary())

@@ -566,7 +566,7 @@ def test_cpu_pod_is_the_whole_restricted_manifest() -> None:
                 "app.kubernetes.io/managed-by": "tenanthub",
                 "tenanthub.io/tenant": "vision",
                 "tenanthub.io/profile": "small",
-                "tenanthub.io/user": "41lice-2e-53mith-2ece82500f",
+                "tenanthub.io/user": "41lice-2e-53mith-z2ece82500f",
                 "component": "singleuser-server",
                 "app.kubernetes.io/component": "singleuser-server",
                 "tenanthub.io/checkpoint": "true",

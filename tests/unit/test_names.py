@@ -173,3 +173,13 @@ def test_label_values_of_different_users_differ() -> None:
 
     users = ["Alice", "alice", "-41lice", "x" * 200, "x" * 201]
     assert len({label_value(u) for u in users}) == len(users)
+
+
+def test_a_hashed_label_value_never_equals_another_users_plain_one() -> None:
+    from hub.tenancy.names import label_value, safe_slug
+
+    hashed = label_value("Alice")  # "A" escapes, so the value is hashed
+    assert "-z" in hashed
+    # plain slugs never contain "-z": nobody can pick a name that lands on it
+    for user in ("41lice-z0", "alice-zz", "-zed", "a-z"):
+        assert "-z" not in safe_slug(user)

@@ -37,7 +37,7 @@ def test_plan_is_built_from_tenant_profile_and_user() -> None:
             "app.kubernetes.io/managed-by": "tenanthub",
             "tenanthub.io/tenant": "vision",
             "tenanthub.io/profile": "small",
-            "tenanthub.io/user": "41lice-2e-53mith-2ece82500f",
+            "tenanthub.io/user": "41lice-2e-53mith-z2ece82500f",
         },
         env={"TENANTHUB_TENANT": "vision", "TENANTHUB_PROFILE": "small"},
     )
