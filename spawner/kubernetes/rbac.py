@@ -11,7 +11,8 @@ objects cannot be covered by Roles made in advance. Why each rule:
 - persistentvolumes: the tenant's static NFS volume (create, read, clear a
   Released volume's old claim so a returning tenant binds it again);
 - the tenant objects provisioning keeps in line (quota, limits, network
-  policies, service account, claim, the tenant-admin Role and RoleBinding);
+  policies, service account, claim, the tenant-admin Role and RoleBinding,
+  which are deleted again when tenant-admin access is turned off);
 - pods + events (list/watch): the label-selected reflectors in tenant
   namespaces; pods create/delete: servers; secrets: each server's API token;
 - pods/log, services, configmaps (read): only because Kubernetes lets a
@@ -62,7 +63,7 @@ def hub_cluster_role_rules() -> list[dict[str, Any]]:
         {
             "apiGroups": ["rbac.authorization.k8s.io"],
             "resources": ["roles", "rolebindings"],
-            "verbs": KEEP_IN_LINE,
+            "verbs": [*KEEP_IN_LINE, "delete"],
         },
     ]
 

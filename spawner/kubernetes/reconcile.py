@@ -29,6 +29,11 @@ def _same_quantity(a: str, b: str) -> bool:
     return False
 
 
+def _zero(value: Any) -> bool:
+    """The API server omits zero values (``readOnly: false``, ``storageClassName: ""``)."""
+    return value in ("", False, 0, None) or value == [] or value == {}
+
+
 def covers(live: Any, desired: Any) -> bool:
     """True when ``live`` has every value of ``desired`` (extra live fields are ignored).
 
@@ -38,7 +43,10 @@ def covers(live: Any, desired: Any) -> bool:
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
-        return all(key in live and covers(live[key], value) for key, value in desired.items())
+        return all(
+            covers(live[key], value) if key in live and live[key] is not None else _zero(value)
+            for key, value in desired.items()
+        )
     if isinstance(desired, list):
         if not isinstance(live, list) or len(live) != len(desired):
             return False

@@ -99,3 +99,10 @@ def test_released_volume_gets_its_old_claim_uid_cleared() -> None:
     }
     pv["status"]["phase"] = "Bound"
     assert released_volume_claim_fix(pv) is None
+
+
+def test_zero_values_the_api_server_omits_are_not_drift() -> None:
+    desired = {"spec": {"storageClassName": "", "nfs": {"path": "/x", "readOnly": False}}}
+    live = {"spec": {"nfs": {"path": "/x", "server": "s"}, "storageClassName": None}}
+    assert covers(live, desired)
+    assert not covers(live, {"spec": {"nfs": {"readOnly": True}}})
