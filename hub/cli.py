@@ -6,6 +6,7 @@ tenanthub db upgrade FILE        migrate the platform tables and seed tenants
 tenanthub run FILE               validate, then start JupyterHub with this config
 tenanthub demo [DIR]             prepare the demo folder, print logins, run it
 tenanthub k8s manifests --config FILE [--tenant T [--user U --profile P]]
+tenanthub k8s provision --config FILE [--tenant T] [--every SECONDS]
                                  the Kubernetes objects of the config's tenants, as YAML
 """
 
@@ -17,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hub.config.loader import ConfigError, json_schema, load_config
 from hub.config.schema import PlatformConfig
@@ -194,6 +196,52 @@ def _k8s_manifests(
     return 0
 
 
+def _k8s_provision(path: str, tenant: str | None, every: float | None) -> int:
+    """Create or repair tenant namespaces from the platform DB (once, or as a loop)."""
+    import asyncio
+
+    from hub.app.context import get_context
+    from spawner.kubernetes.provision import ProvisionReport
+    from spawner.kubernetes.reconciler import api_client_for, reconcile_forever, reconcile_tenants
+
+    try:
+        platform = get_context(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    platform.prepare_database()
+    store = platform.store
+
+    def load_specs() -> list[Any]:
+        names = [tenant] if tenant else store.tenant_names()
+        return [spec for name in names if (spec := store.tenant_spec(name)) is not None]
+
+    specs = load_specs()
+    if tenant and not specs:
+        print(f"error: no tenant {tenant!r} in the platform database", file=sys.stderr)
+        return 1
+
+    async def main() -> int:
+        api = await api_client_for(platform.config.backend.kubernetes.kubeconfig)
+        async with api:
+            if every:
+                await reconcile_forever(load_specs, platform.config, api, every)
+            results = await reconcile_tenants(specs, platform.config, api)
+        failed = 0
+        for name, result in results.items():
+            if isinstance(result, ProvisionReport):
+                print(f"{name}: {result.summary()}")
+            else:
+                failed += 1
+                print(f"{name}: FAILED: {result}", file=sys.stderr)
+        return 1 if failed else 0
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tenanthub", description="TenantHub platform tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +275,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     k8s_manifests.add_argument(
         "--server", default="", help="named server of that pod (default: the default server)"
     )
+    k8s_provision = k8s_sub.add_parser(
+        "provision",
+        help="create or repair the namespaces of the tenants in the platform database",
+    )
+    k8s_provision.add_argument("--config", required=True, metavar="FILE", help="tenanthub.yaml")
+    k8s_provision.add_argument("--tenant", help="only this tenant")
+    k8s_provision.add_argument(
+        "--every", type=float, metavar="SECONDS", help="keep running, repairing drift this often"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "config" and args.action == "validate":
@@ -240,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args.file, args.jupyterhub_args)
     if args.command == "demo":
         return _demo(args.folder, args.jupyterhub_args)
+    if args.command == "k8s" and args.action == "provision":
+        return _k8s_provision(args.config, args.tenant, args.every)
     if args.command == "k8s":
         if (args.user is None) != (args.profile is None) or (args.user and not args.tenant):
             k8s_manifests.error("--user and --profile go together, and need --tenant")

@@ -43,6 +43,37 @@ def culler_service(config: PlatformConfig) -> tuple[dict[str, Any], dict[str, An
     return service, role
 
 
+PROVISIONER_SERVICE = "tenanthub-provisioner"
+
+
+def provisioner_service(platform: PlatformContext) -> dict[str, Any]:
+    """Provision every tenant namespace at hub start, then repair drift periodically.
+
+    A hub-managed service so it starts and stops with the hub; it needs no hub
+    API scopes (it reads the platform DB and talks to the Kubernetes API).
+    """
+    settings = platform.config.backend.kubernetes
+    environment = {"TENANTHUB_CONFIG": str(platform.config_path or "")}
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        if os.environ.get(name):
+            environment[name] = os.environ[name]
+    return {
+        "name": PROVISIONER_SERVICE,
+        "command": [
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "k8s",
+            "provision",
+            "--config",
+            str(platform.config_path or ""),
+            "--every",
+            str(settings.reconcile_every),
+        ],
+        "environment": environment,
+    }
+
+
 def resolve_command(cmd: list[str]) -> list[str]:
     """Find the server command next to this Python first, so it matches the hub's version."""
     here = Path(sys.executable).parent
@@ -113,6 +144,8 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
         "Spawner": {"default_url": "/lab"},
         spawner_name: spawner_traits,
     }
+    if backend == "kubernetes" and config.backend.kubernetes.reconcile_every:
+        traits["JupyterHub"]["services"].append(provisioner_service(platform))
     if config.culling.enabled:
         service, role = culler_service(config)
         traits["JupyterHub"]["services"].append(service)

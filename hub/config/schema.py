@@ -270,6 +270,11 @@ class KubernetesBackendSettings(Strict):
     )
     tenant_admin_access: TenantAdminAccess = Field(default_factory=TenantAdminAccess)
     start_timeout: Seconds = Field(300, description="Seconds to wait for a pod to start.")
+    reconcile_every: Seconds = Field(
+        300,
+        description="How often a hub service re-provisions every tenant namespace (and at hub "
+        "start), repairing drift made outside TenantHub; 0: only on spawns.",
+    )
 
     @field_validator("uid", "gid", "fs_group", mode="before")
     @classmethod

@@ -26,7 +26,7 @@ from traitlets import Float, default
 from hub.config.schema import KubernetesBackendSettings
 from hub.tenancy.names import namespace_for
 from spawner.kubernetes import names as k8s_names
-from spawner.kubernetes.manifests import OPTIONAL_OBJECTS, tenant_objects, user_pod
+from spawner.kubernetes.manifests import OPTIONAL_OBJECTS, user_pod
 from spawner.kubernetes.provision import (
     ObjectClient,
     ProvisionGate,
@@ -38,6 +38,7 @@ from spawner.kubernetes.quota_check import (
     live_quota_shortfalls,
     pod_quota_usage,
 )
+from spawner.kubernetes.reconciler import desired_objects
 from spawner.plan import SpawnPlan
 from spawner.tenancy import TenancyRefused, TenantSpawnerMixin
 
@@ -161,8 +162,7 @@ class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
         spec = await platform.run(platform.store.tenant_spec, tenant)
         if spec is None:
             raise TenancyRefused(404, f"Tenant {tenant!r} no longer exists.")
-        admins = sorted(user for user, role in spec.members if role == "admin")
-        objects = tenant_objects(spec, list(platform.config.profiles), self.k8s_settings, admins)
+        objects = desired_objects(spec, platform.config)
         PROVISION_GATE.max_age = self.provision_max_age
         try:
             await PROVISION_GATE.ensure(
