@@ -7,6 +7,7 @@ tenanthub run FILE               validate, then start JupyterHub with this confi
 tenanthub demo [DIR]             prepare the demo folder, print logins, run it
 tenanthub k8s manifests --config FILE [--tenant T [--user U --profile P]]
 tenanthub k8s provision --config FILE [--tenant T] [--every SECONDS]
+tenanthub k8s rbac [--namespace NS] [--service-account SA]   the hub's exact permissions
                                  the Kubernetes objects of the config's tenants, as YAML
 """
 
@@ -284,6 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     k8s_provision.add_argument(
         "--every", type=float, metavar="SECONDS", help="keep running, repairing drift this often"
     )
+    k8s_rbac = k8s_sub.add_parser(
+        "rbac", help="print the ClusterRole (and binding) the hub needs, and nothing more"
+    )
+    k8s_rbac.add_argument("--namespace", default="tenanthub", help="the hub's namespace")
+    k8s_rbac.add_argument("--service-account", default="hub", help="the hub's ServiceAccount")
     args = parser.parse_args(argv)
 
     if args.command == "config" and args.action == "validate":
@@ -297,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args.file, args.jupyterhub_args)
     if args.command == "demo":
         return _demo(args.folder, args.jupyterhub_args)
+    if args.command == "k8s" and args.action == "rbac":
+        from spawner.kubernetes.rbac import hub_rbac_yaml
+
+        print(hub_rbac_yaml(args.service_account, args.namespace), end="")
+        return 0
     if args.command == "k8s" and args.action == "provision":
         return _k8s_provision(args.config, args.tenant, args.every)
     if args.command == "k8s":

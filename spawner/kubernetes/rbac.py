@@ -49,16 +49,16 @@ def hub_cluster_role_rules() -> list[dict[str, Any]]:
             "verbs": [*READ, "create", "update"],
         },
         {"apiGroups": [core], "resources": ["persistentvolumeclaims"], "verbs": [*READ, "create"]},
-        {"apiGroups": [core], "resources": ["serviceaccounts"], "verbs": KEEP_IN_LINE},
+        {"apiGroups": [core], "resources": ["serviceaccounts"], "verbs": [*KEEP_IN_LINE]},
         {
             "apiGroups": [core],
             "resources": ["events", "pods/log", "services", "configmaps"],
-            "verbs": READ,
+            "verbs": [*READ],
         },
         {
             "apiGroups": ["networking.k8s.io"],
             "resources": ["networkpolicies"],
-            "verbs": KEEP_IN_LINE,
+            "verbs": [*KEEP_IN_LINE],
         },
         {
             "apiGroups": ["rbac.authorization.k8s.io"],
@@ -87,3 +87,16 @@ def hub_cluster_role_binding(
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
     }
+
+
+def hub_rbac_yaml(service_account: str = "hub", namespace: str = "tenanthub") -> str:
+    """The ClusterRole and its binding as YAML, for the README, GitOps and the chart."""
+    import yaml
+
+    return yaml.safe_dump_all(
+        [hub_cluster_role(), hub_cluster_role_binding(service_account, namespace)],
+        sort_keys=False,
+        explicit_start=True,
+        default_flow_style=None,
+        width=100,
+    )
