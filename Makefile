@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export TENANTHUB_CACHE := $(CACHE)
 export PATH := $(CURDIR)/$(BIN):$(CACHE)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: demo test install system-deps system-deps-test lint typecheck unit integration bench clean
+.PHONY: demo test install system-deps system-deps-test lint typecheck unit integration bench clean k8s-up k8s-down
 
 ## make demo: install, then start the platform on the embedded default and print the logins
 ## (Docker when an engine answers: the images are built first; else the local backend)
@@ -23,12 +23,38 @@ demo: system-deps install
 	fi
 	$(BIN)/tenanthub demo .demo
 
-## make test: install everything the tests need (dockerd, images, PostgreSQL), then lint,
-## type-check and run the whole suite; stops dockerd afterwards if it started it
+## make test: install everything the tests need (dockerd, images, PostgreSQL, the Kubernetes
+## test cluster), then lint, type-check and run the whole suite. Afterwards it always stops
+## the cluster, then dockerd if it started it (in that order: the kubelet's containers live in
+## that engine), and exits non-zero if any step failed.
+## The tests find the cluster through TENANTHUB_TEST_KUBECONFIG (also exported as KUBECONFIG).
 test: system-deps-test install
 	scripts/dockerd.sh up
-	VENV=$(VENV) scripts/build-images.sh base cpu spark
-	scripts/run-tests.sh; status=$$?; scripts/dockerd.sh down; exit $$status
+	status=0; \
+	VENV=$(VENV) scripts/build-images.sh base cpu spark || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  if tests/k8s/cluster.sh up >/dev/null; then \
+	    eval "$$(tests/k8s/cluster.sh env)"; \
+	  else \
+	    status=1; echo "make test: the Kubernetes test cluster did not start; its tests fail" >&2; \
+	  fi; \
+	  scripts/run-tests.sh || status=$$?; \
+	fi; \
+	tests/k8s/cluster.sh down || { [ $$status -ne 0 ] || status=1; }; \
+	scripts/dockerd.sh down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
+
+## make k8s-up: the Kubernetes test cluster on the project's Docker engine, with the notebook
+## images it runs (binaries built once, ~4 min, then cached; up in ~15 s); then
+## `eval "$(tests/k8s/cluster.sh env)"` and `pytest tests/k8s`. Stop it with make k8s-down.
+k8s-up: system-deps-test install
+	scripts/dockerd.sh up
+	VENV=$(VENV) scripts/build-images.sh base cpu
+	tests/k8s/cluster.sh up
+
+## make k8s-down: stop the Kubernetes test cluster (the Docker engine stays: scripts/dockerd.sh down)
+k8s-down:
+	tests/k8s/cluster.sh down
 
 install: $(VENV)/.installed $(CACHE)/npm/node_modules/.bin/configurable-http-proxy
 
