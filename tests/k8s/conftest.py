@@ -23,6 +23,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.conftest import need
 from tests.k8s import NODE, NOTEBOOK_IMAGE, TEST_LABELS
+from tests.k8s.hub_access import hub_kubeconfig, new_tenant  # noqa: F401 - fixtures
 
 _CACHE = Path(os.environ.get("TENANTHUB_CACHE") or Path.home() / ".cache" / "tenanthub")
 #: where ``tests/k8s/cluster.sh up`` writes the admin kubeconfig (default K8S_HOME)
