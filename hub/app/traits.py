@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub.app.auth_traits import AUTHENTICATOR_CLASSES, auth_traits
 from hub.app.backend import detect_backend
 from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.app.proxy import find_proxy_command, secret_file
@@ -118,7 +119,7 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
             "cleanup_servers": False,
             "cleanup_proxy": False,
             "allow_named_servers": True,
-            "authenticator_class": "hub.auth.native.TenantNativeAuthenticator",
+            "authenticator_class": AUTHENTICATOR_CLASSES[config.auth.kind],
             "spawner_class": spawner_class,
             "load_roles": [],
             "services": [],
@@ -129,21 +130,11 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
             "pid_file": str(data_dir / "jupyterhub-proxy.pid"),
             "auth_token": secret_file(data_dir / "proxy_auth_token"),
         },
-        "Authenticator": {
-            "admin_users": set(config.auth.admin_users),
-            # NativeAuthenticator only lets approved accounts in; that is the allow list
-            "allow_all": True,
-        },
-        "NativeAuthenticator": {
-            "open_signup": config.auth.native.open_signup,
-            "minimum_password_length": config.auth.native.minimum_password_length,
-        },
-        "TenantNativeAuthenticator": {
-            "seed_users_file": str(config.auth.native.seed_users_file or ""),
-        },
         "Spawner": {"default_url": "/lab"},
         spawner_name: spawner_traits,
     }
+    for cls, values in auth_traits(config, data_dir).items():
+        traits.setdefault(cls, {}).update(values)
     if backend == "kubernetes" and config.backend.kubernetes.reconcile_every:
         traits["JupyterHub"]["services"].append(provisioner_service(platform))
     if config.culling.enabled:

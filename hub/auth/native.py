@@ -1,5 +1,9 @@
 """NativeAuthenticator as TenantHub's embedded default, with two small additions.
 
+(Tenant memberships, JupyterHub groups and roles come from ``TenantAuthMixin``
+as for every TenantHub authenticator; native accounts have no directory, so
+their memberships come from the config and the console.)
+
 1. A compatibility shim (``_StatsdShim``): jupyterhub-nativeauthenticator
    1.3.0, the newest release, calls ``self.statsd`` in its LoginHandler, and
    JupyterHub 6 removed ``statsd`` from handlers (jupyterhub PR #5407), so
@@ -22,6 +26,8 @@ from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler
 from nativeauthenticator.orm import UserInfo
 from traitlets import Unicode
+
+from hub.auth.tenancy import TenantAuthMixin
 
 
 class _NoopTimer:
@@ -49,7 +55,7 @@ class _StatsdShim(LoginHandler):
     statsd = _NoopStatsd()
 
 
-class TenantNativeAuthenticator(NativeAuthenticator):
+class TenantNativeAuthenticator(TenantAuthMixin, NativeAuthenticator):
     seed_users_file = Unicode(
         "",
         config=True,

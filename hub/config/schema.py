@@ -113,6 +113,72 @@ class NativeAuthSettings(Strict):
     )
 
 
+class LdapSettings(Strict):
+    """jupyterhub-ldapauthenticator (ldap3): direct bind by DN template, or search then bind."""
+
+    server_address: str = Field("", description="LDAP server host name or address.")
+    server_port: int | None = Field(None, ge=1, le=65535, description="Default: 389 / 636.")
+    tls_strategy: Literal["before_bind", "on_connect", "insecure"] = Field(
+        "before_bind",
+        description="before_bind: StartTLS; on_connect: LDAPS; insecure: plain text (tests only).",
+    )
+    ca_file: Path | None = Field(None, description="CA bundle that signed the server certificate.")
+    bind_dn_template: list[str] = Field(
+        default_factory=list,
+        description="Direct bind DNs, e.g. 'uid={username},ou=people,dc=example,dc=org'.",
+    )
+    lookup_dn: bool = Field(False, description="Search the user's DN first, then bind as it.")
+    user_search_base: str = ""
+    user_attribute: str = "uid"
+    lookup_dn_search_user: str = Field("", description="DN to search with (empty: anonymous).")
+    lookup_dn_search_password_file: Path | None = Field(
+        None, description="File holding the search user's password (never in this file)."
+    )
+    lookup_dn_user_dn_attribute: str = "cn"
+    allowed_groups: list[str] = Field(
+        default_factory=list, description="Group DNs allowed to log in; empty: anyone who binds."
+    )
+    group_search_base: str = Field("", description="Where groups are searched for mapping.")
+    group_search_filter: str = Field(
+        "(|(member={userdn})(uniqueMember={userdn})(memberUid={username}))",
+        description="Groups of a user; {userdn} and {username} are escaped before use.",
+    )
+    group_name_attribute: str = Field("cn", description="Attribute naming a group.")
+    admin_groups: list[str] = Field(
+        default_factory=list, description="Groups (names) whose members are platform admins."
+    )
+
+
+class OAuthSettings(Strict):
+    """oauthenticator's GenericOAuthenticator: OIDC discovery or explicit endpoints, PKCE on."""
+
+    issuer: str | None = Field(
+        None, pattern=r"^https?://", description="OIDC issuer; endpoints from its discovery."
+    )
+    authorize_url: str | None = Field(None, pattern=r"^https?://")
+    token_url: str | None = Field(None, pattern=r"^https?://")
+    userdata_url: str | None = Field(None, pattern=r"^https?://")
+    client_id: str = ""
+    client_secret_file: Path | None = Field(
+        None, description="File holding the client secret (never in this file)."
+    )
+    callback_url: str = Field("", description="https://<hub>/hub/oauth_callback")
+    scope: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    username_claim: str = "preferred_username"
+    groups_claim: str = Field(
+        "groups", description="Dot path of the groups claim in the userinfo (a.b.groups)."
+    )
+    admin_groups: list[str] = Field(default_factory=list)
+    allowed_groups: list[str] = Field(
+        default_factory=list, description="Groups allowed to log in; empty: anyone."
+    )
+    login_service: str = "single sign-on"
+    ca_file: Path | None = None
+    refresh_every: Seconds = Field(
+        300, description="How often auth state (tokens, groups) is refreshed."
+    )
+
+
 class AuthSettings(Strict):
     kind: Literal["native", "ldap", "oauth"] = Field(
         "native", description="Who signs people in: native accounts, LDAP, or OAuth/OIDC."
@@ -121,6 +187,30 @@ class AuthSettings(Strict):
         default_factory=list, description="Platform admins (JupyterHub admins)."
     )
     native: NativeAuthSettings = Field(default_factory=NativeAuthSettings)
+    ldap: LdapSettings = Field(default_factory=LdapSettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+
+    @model_validator(mode="after")
+    def _chosen_kind_is_complete(self) -> AuthSettings:
+        if self.kind == "ldap":
+            ldap = self.ldap
+            if not ldap.server_address:
+                raise ValueError("kind ldap needs ldap.server_address")
+            if not ldap.bind_dn_template and not ldap.lookup_dn:
+                raise ValueError("kind ldap needs ldap.bind_dn_template or ldap.lookup_dn: true")
+            if ldap.lookup_dn and not ldap.user_search_base:
+                raise ValueError("ldap.lookup_dn needs ldap.user_search_base")
+        if self.kind == "oauth":
+            oauth = self.oauth
+            explicit = (oauth.authorize_url, oauth.token_url, oauth.userdata_url)
+            if not oauth.issuer and not all(explicit):
+                raise ValueError(
+                    "kind oauth needs oauth.issuer (OIDC discovery) or all of "
+                    "oauth.authorize_url, oauth.token_url and oauth.userdata_url"
+                )
+            if not oauth.client_id or not oauth.callback_url:
+                raise ValueError("kind oauth needs oauth.client_id and oauth.callback_url")
+        return self
 
 
 # ----------------------------------------------------------------------------- backend
