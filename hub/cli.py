@@ -8,6 +8,7 @@ tenanthub demo [DIR]             prepare the demo folder, print logins, run it
 tenanthub k8s manifests --config FILE [--tenant T [--user U --profile P]]
 tenanthub k8s provision --config FILE [--tenant T] [--every SECONDS]
 tenanthub k8s rbac [--namespace NS] [--service-account SA]   the hub's exact permissions
+tenanthub k8s delete-tenant --config FILE TENANT --confirm TENANT
                                  the Kubernetes objects of the config's tenants, as YAML
 """
 
@@ -243,6 +244,61 @@ def _k8s_provision(path: str, tenant: str | None, every: float | None) -> int:
         return 130
 
 
+def _k8s_delete_tenant(path: str, tenant: str, confirm: str | None) -> int:
+    """Delete a tenant: its namespace (pods, claims, quota) and its DB rows; data stays."""
+    import asyncio
+
+    from hub.app.context import get_context
+    from hub.tenancy.names import namespace_for
+    from hub.tenancy.tenant_removal import TenantNotFound, delete_tenant
+    from spawner.kubernetes.names import pv_name
+    from spawner.kubernetes.provision import ProvisioningError, delete_tenant_namespace
+    from spawner.kubernetes.reconciler import api_client_for
+
+    if confirm != tenant:
+        print(
+            f"error: deleting tenant {tenant!r} removes its namespace and its servers; "
+            f"repeat its name to confirm: --confirm {tenant}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        platform = get_context(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    platform.prepare_database()
+    settings = platform.config.backend.kubernetes
+    namespace = namespace_for(tenant, settings.namespace_prefix)
+
+    async def delete_namespace() -> bool:
+        api = await api_client_for(settings.kubeconfig)
+        async with api:
+            return await delete_tenant_namespace(api, namespace, tenant, confirm)
+
+    try:
+        deleted = asyncio.run(delete_namespace())
+        gone = delete_tenant(platform.store, tenant, actor="cli")
+    except ProvisioningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except TenantNotFound:
+        print(f"error: no tenant {tenant!r} in the platform database", file=sys.stderr)
+        return 1
+    print(
+        f"tenant {tenant}: namespace {namespace} "
+        f"{'deleted' if deleted else 'was already gone'}; {gone['memberships']} membership(s) "
+        f"removed; volume {pv_name(tenant, settings.namespace_prefix)} and its data are kept"
+    )
+    if platform.config.tenant(tenant) is not None:
+        print(
+            f"warning: {path} still lists tenant {tenant!r}; remove it there or the next start "
+            "seeds it again",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tenanthub", description="TenantHub platform tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -290,6 +346,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     k8s_rbac.add_argument("--namespace", default="tenanthub", help="the hub's namespace")
     k8s_rbac.add_argument("--service-account", default="hub", help="the hub's ServiceAccount")
+    k8s_delete = k8s_sub.add_parser(
+        "delete-tenant",
+        help="delete a tenant's namespace and database rows (its volume and data stay)",
+    )
+    k8s_delete.add_argument("tenant")
+    k8s_delete.add_argument("--config", required=True, metavar="FILE", help="tenanthub.yaml")
+    k8s_delete.add_argument("--confirm", metavar="TENANT", help="the tenant's name, repeated")
     args = parser.parse_args(argv)
 
     if args.command == "config" and args.action == "validate":
@@ -308,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(hub_rbac_yaml(args.service_account, args.namespace), end="")
         return 0
+    if args.command == "k8s" and args.action == "delete-tenant":
+        return _k8s_delete_tenant(args.config, args.tenant, args.confirm)
     if args.command == "k8s" and args.action == "provision":
         return _k8s_provision(args.config, args.tenant, args.every)
     if args.command == "k8s":

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes_asyncio import config as async_config
 
 from hub.config.schema import KubernetesBackendSettings, PlatformConfig
+from hub.tenancy import db
 from hub.tenancy.seed import spec_from_config
+from hub.tenancy.store import TenantStore
 from spawner.kubernetes.manifests import OPTIONAL_OBJECTS, tenant_objects
 from spawner.kubernetes.provision import (
     ProvisioningError,
@@ -250,3 +255,58 @@ def test_the_hub_account_cannot_read_secrets_or_nodes(
         return statuses
 
     assert run(probe, hub_kubeconfig) == [403, 403, 403]
+
+
+def tenanthub(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_delete_tenant_command_needs_confirmation_and_keeps_the_volume(
+    hub_kubeconfig: Path, kube_api: client.ApiClient, new_tenant: Callable[[], str], tmp_path: Path
+) -> None:
+    tenant = new_tenant()
+    config_file = tmp_path / "tenanthub.yaml"
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "hub": {"data_dir": str(tmp_path / "data")},
+                "backend": {
+                    "kind": "kubernetes",
+                    "kubernetes": {"kubeconfig": str(hub_kubeconfig)},
+                },
+                "tenants": [
+                    {
+                        "name": tenant,
+                        "members": [{"user": "alice"}],
+                        "storage": {"nfs": {"server": "127.0.0.1", "path": f"/exports/{tenant}"}},
+                    }
+                ],
+            }
+        )
+    )
+    provisioned = tenanthub("k8s", "provision", "--config", str(config_file))
+    assert provisioned.returncode == 0, provisioned.stderr
+    assert provisioned.stdout.startswith(f"{tenant}: ")
+    core = client.CoreV1Api(kube_api)
+
+    refused = tenanthub("k8s", "delete-tenant", tenant, "--config", str(config_file))
+    assert refused.returncode == 1 and f"--confirm {tenant}" in refused.stderr
+    assert core.read_namespace(f"th-{tenant}").status.phase == "Active"
+
+    deleted = tenanthub(
+        "k8s", "delete-tenant", tenant, "--config", str(config_file), "--confirm", tenant
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    assert "1 membership(s) removed" in deleted.stdout
+    assert f"volume tenanthub-th-{tenant} and its data are kept" in deleted.stdout
+    assert "still lists tenant" in deleted.stderr  # the config would seed it again
+    assert core.read_namespace(f"th-{tenant}").status.phase == "Terminating"
+    assert core.read_persistent_volume(f"tenanthub-th-{tenant}").spec.nfs.path == (
+        f"/exports/{tenant}"
+    )
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'tenanthub.sqlite'}")
+    assert tenant not in TenantStore(engine).tenant_names()
+    engine.dispose()
