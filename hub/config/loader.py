@@ -227,6 +227,14 @@ def _resolve_paths(config: PlatformConfig, base_dir: Path) -> PlatformConfig:
     seed = native.seed_users_file
     if seed is not None and not seed.is_absolute():
         seed = base_dir / seed
+    oauth = config.auth.oauth
+    oauth = oauth.model_copy(
+        update={
+            key: (base_dir / value).resolve()
+            for key in ("client_secret_file", "ca_file")
+            if (value := getattr(oauth, key)) is not None and not value.is_absolute()
+        }
+    )
     pip = config.pip
     if pip.ca_file is not None and not pip.ca_file.is_absolute():
         pip = pip.model_copy(update={"ca_file": (base_dir / pip.ca_file).resolve()})
@@ -246,7 +254,10 @@ def _resolve_paths(config: PlatformConfig, base_dir: Path) -> PlatformConfig:
             "backend": backend,
             "hub": hub.model_copy(update={"data_dir": data_dir.resolve()}),
             "auth": config.auth.model_copy(
-                update={"native": native.model_copy(update={"seed_users_file": seed})}
+                update={
+                    "native": native.model_copy(update={"seed_users_file": seed}),
+                    "oauth": oauth,
+                }
             ),
         }
     )

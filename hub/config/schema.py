@@ -155,27 +155,53 @@ class OAuthSettings(Strict):
     issuer: str | None = Field(
         None, pattern=r"^https?://", description="OIDC issuer; endpoints from its discovery."
     )
-    authorize_url: str | None = Field(None, pattern=r"^https?://")
-    token_url: str | None = Field(None, pattern=r"^https?://")
-    userdata_url: str | None = Field(None, pattern=r"^https?://")
+    authorize_url: str | None = Field(
+        None, pattern=r"^https?://", description="Authorization endpoint (default: discovery)."
+    )
+    token_url: str | None = Field(
+        None, pattern=r"^https?://", description="Token endpoint (default: discovery)."
+    )
+    userdata_url: str | None = Field(
+        None, pattern=r"^https?://", description="Userinfo endpoint (default: discovery)."
+    )
+    discovery_timeout: Seconds = Field(
+        10, ge=1, le=120, description="How long the hub waits for the discovery document at start."
+    )
     client_id: str = ""
     client_secret_file: Path | None = Field(
         None, description="File holding the client secret (never in this file)."
     )
+    token_endpoint_auth: Literal["client_secret_basic", "client_secret_post"] = Field(
+        "client_secret_basic",
+        description="How the client authenticates to the token endpoint: HTTP Basic (what "
+        "RFC 6749 requires every provider to support) or client_id/secret in the form body.",
+    )
     callback_url: str = Field("", description="https://<hub>/hub/oauth_callback")
     scope: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
-    username_claim: str = "preferred_username"
-    groups_claim: str = Field(
-        "groups", description="Dot path of the groups claim in the userinfo (a.b.groups)."
+    username_claim: str = Field(
+        "preferred_username", min_length=1, description="Userinfo claim giving the username."
     )
-    admin_groups: list[str] = Field(default_factory=list)
+    groups_claim: str = Field(
+        "groups",
+        pattern=r"^[^.\s]+(\.[^.\s]+)*$",
+        description="Dot path of the groups claim in the userinfo (a.b.groups).",
+    )
+    admin_groups: list[str] = Field(
+        default_factory=list, description="Groups whose members are platform admins."
+    )
     allowed_groups: list[str] = Field(
-        default_factory=list, description="Groups allowed to log in; empty: anyone."
+        default_factory=list,
+        description="Groups allowed to log in (admin_groups and admin_users always are); "
+        "empty: anyone the provider signs in.",
     )
     login_service: str = "single sign-on"
-    ca_file: Path | None = None
+    ca_file: Path | None = Field(
+        None, description="CA bundle that signed the provider's certificate."
+    )
     refresh_every: Seconds = Field(
-        300, description="How often auth state (tokens, groups) is refreshed."
+        300,
+        ge=1,
+        description="How often auth state (tokens, groups) is refreshed; also before each spawn.",
     )
 
 
