@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Install the Debian packages TenantHub needs, only those missing (idempotent).
 #   install-system.sh demo   what `make demo` needs: Python venv, Node.js + npm
-#   install-system.sh test   plus what the tests need: PostgreSQL server, docker.io, and what
-#                            tests/k8s/cluster.sh needs to build and run the Kubernetes test
-#                            cluster (Go, etcd, build tools; cluster.sh can install them itself too)
+#   install-system.sh test   plus what the tests need: PostgreSQL server, docker.io, slapd +
+#                            ldap-utils (tests/services/slapd.py), and what tests/k8s/cluster.sh
+#                            needs to build and run the Kubernetes test cluster (Go, etcd, build
+#                            tools; cluster.sh can install them itself too)
+#
+# slapd is installed on its own, never left running as a system service: the tests start
+# their own slapd on a loopback port with a throwaway config and database. Debian's postinst
+# would otherwise build a default database (dc=<hostname>) and start slapd on ldap:/// (every
+# interface). So: debconf `slapd/no_configuration` (no default database or config, nothing to
+# start), a policy-rc.d that refuses service starts during that one apt-get call (unless the
+# machine already has one, as Docker images do), then the init script is disabled for boot.
 set -euo pipefail
 purpose="${1:-demo}"
 
@@ -17,6 +25,8 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then packages+=(python
 need_cmd debootstrap debootstrap
 if [[ "$purpose" == test ]]; then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
+  need_pkg slapd
+  need_pkg ldap-utils
   [[ -x /usr/sbin/dockerd ]] || docker info >/dev/null 2>&1 || packages+=(docker.io)
   # the Kubernetes test tier: keep in step with install_packages in tests/k8s/cluster.sh
   for pkg in golang-go etcd-server rsync jq dpkg-dev gcc libc6-dev \
@@ -33,7 +43,41 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "missing Debian packages: ${packages[*]}; run as root or: sudo apt-get install -y ${packages[*]}" >&2
   exit 1
 fi
+
+# slapd goes in its own apt-get call (see the top of this file); the rest as usual
+others=()
+want_slapd=0
+for pkg in "${packages[@]}"; do
+  if [[ "$pkg" == slapd ]]; then want_slapd=1; else others+=("$pkg"); fi
+done
+
 echo "installing Debian packages: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${packages[@]}"
+if ((${#others[@]} > 0)); then
+  apt-get install -y -qq --no-install-recommends "${others[@]}"
+fi
+
+install_slapd_without_service() {
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# install-system.sh: no service starts while slapd installs\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+  fi
+  local status=0
+  apt-get install -y -qq --no-install-recommends slapd || status=$?
+  if ((own_policy)); then rm -f "$policy"; fi
+  if ((status != 0)); then return "$status"; fi
+  # not at boot either; and stop one that started anyway (a host whose policy allowed it)
+  if [[ -d /run/systemd/system ]]; then
+    systemctl disable --now slapd >/dev/null 2>&1 || true
+  else
+    update-rc.d slapd disable >/dev/null 2>&1 || true
+    service slapd stop >/dev/null 2>&1 || true
+  fi
+}
+if ((want_slapd)); then
+  install_slapd_without_service
+fi

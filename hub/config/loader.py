@@ -227,6 +227,14 @@ def _resolve_paths(config: PlatformConfig, base_dir: Path) -> PlatformConfig:
     seed = native.seed_users_file
     if seed is not None and not seed.is_absolute():
         seed = base_dir / seed
+    ldap = config.auth.ldap
+    ldap = ldap.model_copy(
+        update={
+            key: (base_dir / value).resolve()
+            for key in ("ca_file", "lookup_dn_search_password_file")
+            if (value := getattr(ldap, key)) is not None and not value.is_absolute()
+        }
+    )
     oauth = config.auth.oauth
     oauth = oauth.model_copy(
         update={
@@ -256,6 +264,7 @@ def _resolve_paths(config: PlatformConfig, base_dir: Path) -> PlatformConfig:
             "auth": config.auth.model_copy(
                 update={
                     "native": native.model_copy(update={"seed_users_file": seed}),
+                    "ldap": ldap,
                     "oauth": oauth,
                 }
             ),

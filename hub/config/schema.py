@@ -9,6 +9,8 @@ integer forms are available as properties for the quota arithmetic.
 from __future__ import annotations
 
 import ipaddress
+import re
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -114,13 +116,18 @@ class NativeAuthSettings(Strict):
 
 
 class LdapSettings(Strict):
-    """jupyterhub-ldapauthenticator (ldap3): direct bind by DN template, or search then bind."""
+    """jupyterhub-ldapauthenticator (ldap3): direct bind by DN template, or search then bind.
+
+    After the bind, the user's groups are searched under ``group_search_base``
+    (as the user) and mapped to tenant memberships by ``tenants[].group_mappings``.
+    """
 
     server_address: str = Field("", description="LDAP server host name or address.")
     server_port: int | None = Field(None, ge=1, le=65535, description="Default: 389 / 636.")
     tls_strategy: Literal["before_bind", "on_connect", "insecure"] = Field(
         "before_bind",
-        description="before_bind: StartTLS; on_connect: LDAPS; insecure: plain text (tests only).",
+        description="before_bind: StartTLS; on_connect: LDAPS; insecure: plain text (tests only). "
+        "With TLS the server certificate is always verified (ca_file, else the system CAs).",
     )
     ca_file: Path | None = Field(None, description="CA bundle that signed the server certificate.")
     bind_dn_template: list[str] = Field(
@@ -134,11 +141,22 @@ class LdapSettings(Strict):
     lookup_dn_search_password_file: Path | None = Field(
         None, description="File holding the search user's password (never in this file)."
     )
-    lookup_dn_user_dn_attribute: str = "cn"
+    lookup_dn_user_dn_attribute: str = Field(
+        "",
+        description="With lookup_dn: the attribute whose value is the user's directory name "
+        "({username} in bind_dn_template and group_search_filter); empty: user_attribute.",
+    )
+    valid_username_regex: str = Field(
+        r"^[a-z][.a-z0-9_-]*$",
+        description="Login names must match this before anything is sent to the server (names "
+        "are lower-cased first). LDAP metacharacters are escaped in any case.",
+    )
     allowed_groups: list[str] = Field(
         default_factory=list, description="Group DNs allowed to log in; empty: anyone who binds."
     )
-    group_search_base: str = Field("", description="Where groups are searched for mapping.")
+    group_search_base: str = Field(
+        "", description="Where groups are searched for mapping; empty: no group mapping."
+    )
     group_search_filter: str = Field(
         "(|(member={userdn})(uniqueMember={userdn})(memberUid={username}))",
         description="Groups of a user; {userdn} and {username} are escaped before use.",
@@ -147,6 +165,29 @@ class LdapSettings(Strict):
     admin_groups: list[str] = Field(
         default_factory=list, description="Groups (names) whose members are platform admins."
     )
+
+    @field_validator("valid_username_regex")
+    @classmethod
+    def _regex_compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("group_search_filter")
+    @classmethod
+    def _only_known_placeholders(cls, value: str) -> str:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"bad placeholder: {exc}") from None
+        unknown = sorted(fields - {"userdn", "username"})
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {unknown}; use {{userdn}} and {{username}}")
+        if not value.startswith("(") or not value.endswith(")"):
+            raise ValueError("an LDAP filter is enclosed in parentheses")
+        return value
 
 
 class OAuthSettings(Strict):
