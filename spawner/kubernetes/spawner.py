@@ -45,6 +45,8 @@ from spawner.tenancy import TenancyRefused, TenantSpawnerMixin
 #: One gate per hub process: a tenant is provisioned once per change, not per spawn.
 PROVISION_GATE = ProvisionGate()
 QUOTA_NAME = "tenanthub-quota"
+#: host_network mode: the port each server of this hub process was given (user/server -> port)
+HOST_PORTS_PICKED: dict[str, int] = {}
 
 
 def is_secret_env(name: str) -> bool:
@@ -116,6 +118,8 @@ class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
             for port in container.get("ports") or []
             if "containerPort" in port
         }
+        # ports picked by spawns whose pods the reflector has not seen yet (a burst)
+        taken |= set(HOST_PORTS_PICKED.values())
         for _ in range(200):
             port = random.randint(low, high)
             if port in taken:
@@ -125,6 +129,7 @@ class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
                     sock.bind(("127.0.0.1", port))
                 except OSError:
                     continue
+            HOST_PORTS_PICKED[self.ledger_key] = port
             return port
         raise TenancyRefused(503, "No free port for a new server on this node; try again.")
 
@@ -275,6 +280,7 @@ class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
         try:
             return await super().stop(now=now)
         finally:
+            HOST_PORTS_PICKED.pop(self.ledger_key, None)
             if self.namespace and self.pod_name:
                 secret = {
                     "kind": "Secret",
