@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub.app import log_safety
 from hub.app.auth_traits import AUTHENTICATOR_CLASSES, auth_traits
 from hub.app.backend import detect_backend
 from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.app.proxy import find_proxy_command, secret_file
+from hub.app.service_tokens import platform_services
 from hub.config.schema import PlatformConfig
 
 log = logging.getLogger("JupyterHub")
@@ -141,11 +143,15 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
         service, role = culler_service(config)
         traits["JupyterHub"]["services"].append(service)
         traits["JupyterHub"]["load_roles"].append(role)
+    services, roles = platform_services(data_dir)
+    traits["JupyterHub"]["services"].extend(services)
+    traits["JupyterHub"]["load_roles"].extend(roles)
     return traits
 
 
 def configure(c: Any, config_path: str | Path | None = None) -> PlatformContext:
     """Set JupyterHub's traits on ``c`` from the platform config."""
+    log_safety.install()  # before anything logs user-supplied values
     platform = get_context(config_path or config_path_from_env())
     platform.prepare_database()
     backend = platform.config.backend

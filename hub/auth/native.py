@@ -13,6 +13,11 @@ their memberships come from the config and the console.)
 2. Seed accounts: ``seed_users_file`` (JSON ``{username: bcrypt hash}``) makes
    accounts exist, approved, at start, so ``make demo`` can print working
    logins without ever storing a plain password.
+3. Stricter usernames: at most ``MAX_USERNAME_LENGTH`` characters, all of them
+   printable. NativeAuthenticator only refuses spaces, commas and slashes, so
+   a sign-up as ``eve\rFORGED`` or as 10 kB of text waited for approval and,
+   once approved, every login wrote it raw into the hub log ("User logged in:
+   %s"). A login with such a name is refused before the account is looked up.
 """
 
 from __future__ import annotations
@@ -51,6 +56,17 @@ def needs_statsd_shim() -> bool:
     return not hasattr(BaseHandler, "statsd")
 
 
+#: The bound on usernames everywhere in the platform (hub.config.schema.Username,
+#: the membership table's username column).
+MAX_USERNAME_LENGTH = 255
+
+
+def acceptable_username(username: str) -> bool:
+    """Short enough, and no control, format or separator characters (but for the space,
+    which NativeAuthenticator refuses itself)."""
+    return 0 < len(username) <= MAX_USERNAME_LENGTH and username.isprintable()
+
+
 class _StatsdShim(LoginHandler):
     statsd = _NoopStatsd()
 
@@ -83,6 +99,17 @@ class TenantNativeAuthenticator(TenantAuthMixin, NativeAuthenticator):
         if created:
             self.log.info("Created seed accounts: %s", ", ".join(created))
         return created
+
+    def validate_username(self, username: str) -> bool:
+        """Sign-up, login and the users API all ask this (after normalizing)."""
+        return acceptable_username(username) and bool(super().validate_username(username))
+
+    async def authenticate(self, handler: Any, data: Any = None) -> Any:
+        username = (data or {}).get("username")
+        if not isinstance(username, str) or not acceptable_username(username):
+            # refused unseen: JupyterHub logs "Failed login for" with a quoted, cut name
+            return None
+        return await super().authenticate(handler, data)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         handlers: list[tuple[str, Any]] = super().get_handlers(app)

@@ -1,0 +1,86 @@
+"""TenantHub's external services: stable 0600 tokens and exactly their least-privilege roles."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from jupyterhub.scopes import expand_scopes
+
+from hub.app.context import PlatformContext
+from hub.app.service_tokens import (
+    CHECKPOINTER,
+    JOBS,
+    PLATFORM,
+    SERVICES,
+    platform_services,
+    service_token,
+    token_path,
+)
+from hub.app.traits import hub_traits
+from hub.config.loader import parse_config
+
+NAMES = ["tenanthub-platform", "tenanthub-checkpointer", "tenanthub-jobs"]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_tokens_are_created_once_private_and_distinct(tmp_path: Path) -> None:
+    services, _roles = platform_services(tmp_path)
+    assert [s["name"] for s in services] == NAMES
+    tokens = {s["name"]: s["api_token"] for s in services}
+    assert len(set(tokens.values())) == 3
+    assert mode(tmp_path / "secrets") == 0o700
+    for name, token in tokens.items():
+        assert len(token) == 64
+        assert mode(token_path(tmp_path, name)) == 0o600
+        assert token_path(tmp_path, name).read_text() == token
+    again, _ = platform_services(tmp_path)
+    assert {s["name"]: s["api_token"] for s in again} == tokens
+
+
+def test_a_too_open_secrets_folder_or_file_is_tightened(tmp_path: Path) -> None:
+    first = service_token(tmp_path, "tenanthub-jobs")
+    (tmp_path / "secrets").chmod(0o755)
+    token_path(tmp_path, "tenanthub-jobs").chmod(0o644)
+    assert service_token(tmp_path, "tenanthub-jobs") == first
+    assert mode(tmp_path / "secrets") == 0o700
+    assert mode(token_path(tmp_path, "tenanthub-jobs")) == 0o600
+
+
+def test_services_are_external_and_roles_assign_only_services(tmp_path: Path) -> None:
+    services, roles = platform_services(tmp_path)
+    assert all(set(s) == {"name", "api_token"} for s in services)  # no command, no url
+    # with manage_roles, load_roles may not name users or groups (JupyterHub refuses)
+    assert all(set(r) == {"name", "description", "scopes", "services"} for r in roles)
+    assert {r["name"]: r["services"] for r in roles} == {n: [n] for n in NAMES}
+
+
+def test_least_privilege_scopes() -> None:
+    assert set(PLATFORM.scopes) == {
+        "list:users", "read:users", "list:groups", "read:groups", "groups",
+        "read:servers", "delete:servers",
+    }  # fmt: skip
+    assert set(CHECKPOINTER.scopes) == {"read:users:activity", "read:servers"}
+    assert set(JOBS.scopes) == {"read:users:name"}
+
+
+def test_no_service_can_act_as_or_promote_a_user() -> None:
+    dangerous = {
+        "admin:users", "admin:servers", "admin:auth_state", "admin:groups", "tokens",
+        "access:servers", "servers", "start:servers", "users", "delete:users", "shares",
+    }  # fmt: skip
+    for spec in SERVICES:
+        assert not expand_scopes(set(spec.scopes)) & dangerous, spec.name
+
+
+def test_hub_traits_list_the_services_next_to_the_others(tmp_path: Path) -> None:
+    config = parse_config({"hub": {"data_dir": str(tmp_path)}, "culling": {"enabled": True}})
+    traits = hub_traits(PlatformContext(config), "local")["JupyterHub"]
+    names = [s["name"] for s in traits["services"]]
+    assert names[-3:] == NAMES and "idle-culler" in names
+    roles = {r["name"]: r for r in traits["load_roles"]}
+    assert roles["tenanthub-checkpointer"]["scopes"] == list(CHECKPOINTER.scopes)
+    assert "tenanthub-idle-culler" in roles
