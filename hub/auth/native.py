@@ -25,10 +25,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jupyterhub.handlers.base import BaseHandler
 from nativeauthenticator import NativeAuthenticator
-from nativeauthenticator.handlers import LoginHandler
+from nativeauthenticator.handlers import DiscardHandler, LoginHandler, ToggleAuthorizationHandler
 from nativeauthenticator.orm import UserInfo
 from traitlets import Unicode
 
@@ -69,6 +70,43 @@ def acceptable_username(username: str) -> bool:
 
 class _StatsdShim(LoginHandler):
     statsd = _NoopStatsd()
+
+
+def same_origin_navigation(headers: Any, host: str) -> bool:
+    """True when a request comes from a page of the hub itself (or was typed in).
+
+    NativeAuthenticator approves, revokes and discards accounts with plain GET
+    links, and JupyterHub does not check XSRF on GET, so a link on another site
+    followed by a logged-in admin would toggle an account. Browsers say where a
+    navigation comes from (``Sec-Fetch-Site``; older ones only ``Referer``); a
+    request that says neither is refused.
+    """
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return bool(site in ("same-origin", "none"))
+    referer = headers.get("Referer")
+    return bool(referer) and urlsplit(referer).netloc == host
+
+
+class _SameOriginOnly:
+    request: Any
+
+    def prepare(self) -> Any:
+        from tornado import web
+
+        if not same_origin_navigation(self.request.headers, self.request.host):
+            raise web.HTTPError(
+                403, "Account approval links work only from the hub's own authorize page."
+            )
+        return super().prepare()  # type: ignore[misc]
+
+
+class _SameOriginToggle(_SameOriginOnly, ToggleAuthorizationHandler):
+    pass
+
+
+class _SameOriginDiscard(_SameOriginOnly, DiscardHandler):
+    pass
 
 
 class TenantNativeAuthenticator(TenantAuthMixin, NativeAuthenticator):
@@ -113,6 +151,10 @@ class TenantNativeAuthenticator(TenantAuthMixin, NativeAuthenticator):
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         handlers: list[tuple[str, Any]] = super().get_handlers(app)
-        if not needs_statsd_shim():
-            return handlers
-        return [(route, _StatsdShim if cls is LoginHandler else cls) for route, cls in handlers]
+        replace: dict[Any, Any] = {
+            ToggleAuthorizationHandler: _SameOriginToggle,
+            DiscardHandler: _SameOriginDiscard,
+        }
+        if needs_statsd_shim():
+            replace[LoginHandler] = _StatsdShim
+        return [(route, replace.get(cls, cls)) for route, cls in handlers]

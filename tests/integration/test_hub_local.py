@@ -178,7 +178,10 @@ def test_native_signup_needs_admin_approval(hub_factory):
 
     admin = Browser(hub, "admin")
     assert admin.login().status_code == 302
-    approve = admin.session.get(hub.url + "hub/authorize/erin")
+    # as a browser does when the admin clicks the link on the authorize page
+    approve = admin.session.get(
+        hub.url + "hub/authorize/erin", headers={"Referer": hub.url + "hub/authorize"}
+    )
     assert approve.status_code == 200
     assert erin.login("erin-password-1").status_code == 302
     assert erin.login("wrong-password").status_code != 302
