@@ -259,3 +259,47 @@ def test_hub_start_provisions_every_tenant_before_anyone_spawns(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{tenant}: 10 unchanged", result.stdout
+
+
+def test_an_api_server_refusal_is_shown_on_the_spawn_page(
+    hub_factory: Callable[..., Any],  # noqa: F811 - fixture
+    hub_kubeconfig: Path,
+    kube_api: client.ApiClient,
+    new_tenant: Callable[[], str],
+    notebook_image: str,
+    tmp_path: Path,
+) -> None:
+    # The hub's pre-checks pass (its ledger and the tenant's own ResourceQuota have
+    # room), but the API server refuses the pod: here because a cluster admin added a
+    # second quota; the same path as a race with another hub. The spawn page shows the
+    # API server's reason, and nothing is left running.
+    tenant = new_tenant()
+    core = client.CoreV1Api(kube_api)
+    host_volume(core, tenant, tmp_path / "volume", ["alice"])
+    config = k8s_config(tenant, hub_kubeconfig)
+    platform = PlatformConfig.model_validate(config)
+    objects = tenant_objects(
+        spec_from_config(platform.tenants[0]),
+        list(platform.profiles),
+        platform.backend.kubernetes,
+        ["alice"],
+    )
+    run(lambda api: provision(api, objects), hub_kubeconfig)
+    namespace = f"th-{tenant}"
+    core.create_namespaced_resource_quota(
+        namespace, {"metadata": {"name": "cluster-admin-freeze"}, "spec": {"hard": {"pods": "0"}}}
+    )
+    deadline = time.monotonic() + 20
+    while not core.read_namespaced_resource_quota("cluster-admin-freeze", namespace).status.hard:
+        assert time.monotonic() < deadline, "quota status never computed"
+        time.sleep(0.2)
+
+    hub = hub_factory(config=config)
+    alice = Browser(hub, "alice")
+    alice.login()
+    refused = alice.spawn({"tenant": tenant, f"profile-{tenant}": "small"})
+    assert refused.status_code == 403, refused.text[-2000:]
+    assert "Kubernetes refused the server" in refused.text
+    assert "exceeded quota: cluster-admin-freeze" in refused.text
+    assert core.list_namespaced_pod(namespace).items == []
+    assert alice.api("GET", "users/alice").json()["servers"] == {}
