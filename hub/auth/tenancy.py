@@ -27,7 +27,6 @@ from traitlets import HasTraits, Unicode, default
 
 from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.auth.groups import hub_groups, hub_roles, is_in_any, memberships_from_groups
-from hub.auth.groups import tenant_admin_role as make_tenant_admin_role
 from hub.tenancy.membership_sync import group_mappings, sync_source_memberships
 
 
@@ -135,8 +134,8 @@ class TenantAuthMixin(HasTraits):
         model.setdefault("admin", user.admin)
         return await self.tenancy_auth_model(model)
 
-    async def load_managed_roles(self) -> list[dict[str, Any]]:
-        """Every tenant's admin role exists from the start (assignments come with logins)."""
-        platform = self.platform
-        names = await platform.run(platform.store.tenant_names)
-        return [make_tenant_admin_role(name) for name in names]
+    # No load_managed_roles(): tenant-admin roles are created by the first login that
+    # needs them. Listing them at start hits a JupyterHub 6.1 bug: with
+    # reset_managed_roles_on_startup off, init_role_assignment looks up a dict it
+    # never filled (KeyError 'users') as soon as such a role has a user, so the hub
+    # could not restart (tests/k8s/test_hub_k8s.py restarts it with a tenant admin).
