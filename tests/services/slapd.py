@@ -251,7 +251,18 @@ def start_slapd(ldif: Path | str = DIRECTORY_LDIF, log_operations: bool = True) 
             output = server.log()[-2000:]
             server.stop()
             raise SlapdUnavailable(f"slapd exited with {proc.returncode}: {output}")
+        connected = False
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            connected = True
+        if connected:
+            # slapd logs the probe connection late; let it land before any test takes
+            # a log offset (tests count the connections a login opens)
+            settle = time.monotonic() + 5
+            while log_operations and time.monotonic() < settle:
+                log = server.log()
+                if " ACCEPT " in log and log.count(" ACCEPT ") <= log.count(" closed"):
+                    break
+                time.sleep(0.05)
             return server
         time.sleep(0.1)
     server.stop()
