@@ -18,9 +18,13 @@ import sys
 from typing import Any
 
 from jupyterhub.spawner import Spawner
-from traitlets import Unicode
+from traitlets import Unicode, default
 
 from spawner.tenancy import TenantSpawnerMixin
+
+
+def _accept_options(_spawner: Any, _options: dict[str, Any]) -> None:
+    """apply_user_options of the plain hub: nothing to apply."""
 
 
 class NoopSpawner(Spawner):
@@ -31,6 +35,13 @@ class NoopSpawner(Spawner):
     )
 
     _running = False
+
+    @default("apply_user_options")
+    def _accept_user_options(self) -> Any:
+        # with --plain-body same, plain JupyterHub gets the tenant/profile options too;
+        # accept them quietly, as a hub with such options would (without a hook,
+        # JupyterHub logs a warning per spawn: a cost the other hub does not have)
+        return _accept_options
 
     async def start(self) -> str:
         if not self.server_url:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -55,6 +56,9 @@ def parse_quantity(value: str | int | float) -> Decimal:
     return number * _DECIMAL[suffix]
 
 
+# the same few profile and quota strings are parsed on every spawn: remember them
+# (typed: True and 1 are different inputs; errors are not cached and raise again)
+@lru_cache(maxsize=512, typed=True)
 def parse_cpu_millis(value: str | int | float) -> int:
     """CPU quantity -> integer millicores (``500m`` -> 500, ``2`` -> 2000)."""
     cores = parse_quantity(value)
@@ -64,6 +68,7 @@ def parse_cpu_millis(value: str | int | float) -> int:
     return int(millis)
 
 
+@lru_cache(maxsize=512, typed=True)
 def parse_bytes(value: str | int | float) -> int:
     """Memory/storage quantity -> integer bytes (``4Gi`` -> 4294967296)."""
     text = str(value).strip()

@@ -35,9 +35,9 @@ def make_engine(url: str) -> Engine:
     """An engine usable from the hub's worker threads."""
     url = normalize_db_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
-        )
+        # no pool_pre_ping: a connection to a local file does not go stale, and the
+        # extra SELECT 1 per checkout doubled the statements of a spawn's lookup
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]

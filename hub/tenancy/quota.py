@@ -26,11 +26,26 @@ class Resources:
     storage_bytes: int = 0
     running_jobs: int = 0
 
+    # spelled out: these run on every spawn and quota check
     def __add__(self, other: Resources) -> Resources:
-        return Resources(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return Resources(
+            self.cpu_millis + other.cpu_millis,
+            self.memory_bytes + other.memory_bytes,
+            self.gpu + other.gpu,
+            self.servers + other.servers,
+            self.storage_bytes + other.storage_bytes,
+            self.running_jobs + other.running_jobs,
+        )
 
     def __sub__(self, other: Resources) -> Resources:
-        return Resources(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+        return Resources(
+            self.cpu_millis - other.cpu_millis,
+            self.memory_bytes - other.memory_bytes,
+            self.gpu - other.gpu,
+            self.servers - other.servers,
+            self.storage_bytes - other.storage_bytes,
+            self.running_jobs - other.running_jobs,
+        )
 
 
 @dataclass(frozen=True)

@@ -256,6 +256,43 @@ def test_memberships_of_gives_the_highest_role_over_all_sources(store: TenantSto
     assert vision.limits.gpu == 1
 
 
+def test_every_write_is_seen_by_the_next_lookup_of_another_hub_process(
+    store: TenantStore, db_url: str
+) -> None:
+    # memberships_of runs on every spawn and reads the database each time (no cache): a
+    # change made through any write path, by this or another hub process sharing the
+    # database, decides the very next spawn. A second engine stands for the other process.
+    other_engine = db.make_engine(db_url)
+    other = TenantStore(other_engine)
+    try:
+        other.memberships_of("carol")  # the other process has looked carol up before
+        store.seed(config(VISION, NLP))  # seed
+        assert roles(other, "bob") == {"nlp": "admin", "vision": "member"}
+        assert roles(other, "carol") == {}
+        store.add_membership("vision", "carol", "admin", source="ldap", actor="sync")  # add
+        assert roles(other, "carol") == {"vision": "admin"}
+        spec = store.tenant_spec("vision")
+        assert spec is not None
+        store.update_tenant(  # edit: bob removed, quota and profiles changed
+            dataclasses.replace(
+                spec,
+                members=(("alice", "admin"),),
+                limits=dataclasses.replace(spec.limits, servers=7),
+                allowed_profiles=("small",),
+            ),
+            actor="console",
+        )
+        assert roles(other, "bob") == {"nlp": "admin"}
+        (vision,) = other.memberships_of("alice")
+        assert vision.tenant.limits.servers == 7
+        assert vision.tenant.allowed_profiles == frozenset({"small"})
+        # the other process seeds a config with a new tenant holding bob
+        other.seed(config(VISION, NLP, {"name": "audio", "members": [{"user": "bob"}]}))
+        assert roles(store, "bob") == {"audio": "member", "nlp": "admin"}
+    finally:
+        other_engine.dispose()
+
+
 def test_memberships_of_a_stranger_is_empty(store: TenantStore) -> None:
     store.seed(config(VISION))
     assert store.memberships_of("mallory") == []

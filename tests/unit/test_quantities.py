@@ -83,6 +83,19 @@ def test_booleans_are_not_quantities() -> None:
         parse_quantity(True)
 
 
+def test_remembered_results_keep_booleans_and_errors_apart() -> None:
+    # parse_cpu_millis and parse_bytes remember their results: True == 1 must not
+    # share 1's entry, and a refused value is refused again, not remembered
+    assert parse_bytes(1) == 1 and parse_cpu_millis(1) == 1000
+    for parse in (parse_bytes, parse_cpu_millis):
+        for _ in range(2):
+            with pytest.raises(QuantityError):
+                parse(True)
+            with pytest.raises(QuantityError):
+                parse("12x")
+    assert parse_bytes("4Gi") == parse_bytes("4Gi") == 4 * 2**30
+
+
 def test_memory_with_milli_suffix_is_refused() -> None:
     # "500m" of memory is half a byte: almost always a typo for 500M or 500Mi
     with pytest.raises(QuantityError, match="milli suffix"):

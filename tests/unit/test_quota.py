@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hub.config.schema import Quota
@@ -25,6 +27,16 @@ def test_resources_add_and_subtract_field_by_field() -> None:
     b = Resources(cpu_millis=250, memory_bytes=GiB, servers=1)
     assert a + b == Resources(750, 2 * GiB, 1, 2, 5, 2)
     assert (a + b) - b == a
+
+
+def test_resources_arithmetic_covers_every_field() -> None:
+    # + and - are spelled out field by field for speed: a field added to Resources
+    # and forgotten there would silently stay 0
+    names = [f.name for f in dataclasses.fields(Resources)]
+    a = Resources(**{n: 10 ** (i + 1) for i, n in enumerate(names)})
+    b = Resources(**{n: i + 1 for i, n in enumerate(names)})
+    assert a + b == Resources(**{n: getattr(a, n) + getattr(b, n) for n in names})
+    assert a - b == Resources(**{n: getattr(a, n) - getattr(b, n) for n in names})
 
 
 def test_quota_limits_from_config_quota_are_exact_integers() -> None:

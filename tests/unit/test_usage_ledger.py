@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from hub.tenancy.quota import QuotaLimits, Resources
 from hub.tenancy.usage import Allocation, UsageLedger
 
@@ -107,3 +109,72 @@ def test_record_counts_existing_servers_even_over_quota() -> None:
         ledger.record(alloc(user))
     assert ledger.used("vision").servers == 3
     assert ledger.reserve(alloc("d"), LIMITS)  # over quota now: refused
+
+
+# ----------------------------------------------------------------------------- kept totals
+# used() and server_in_tenant() read totals and an index the ledger keeps up to date on
+# every change instead of scanning every allocation; they must always equal the scan.
+
+
+def scanned_used(ledger: UsageLedger, tenant: str) -> Resources:
+    total = Resources()
+    for key in list(ledger._allocations):
+        allocation = ledger.get(key)
+        assert allocation is not None
+        if allocation.tenant == tenant:
+            total = total + allocation.resources
+    return total
+
+
+def scanned_servers(ledger: UsageLedger, user: str, tenant: str) -> set[str]:
+    return {a.key for a in ledger._allocations.values() if a.user == user and a.tenant == tenant}
+
+
+def test_kept_totals_and_index_match_a_full_scan_after_any_sequence_of_changes() -> None:
+    rng = random.Random(3)
+    ledger = UsageLedger()
+    users, tenants, servers = ["ann", "bo", "cy"], ["t1", "t2", "t3"], ["", "a", "b"]
+    limits = QuotaLimits(cpu_millis=5000, servers=4)
+    for _ in range(3000):
+        user, server, tenant = rng.choice(users), rng.choice(servers), rng.choice(tenants)
+        res = Resources(cpu_millis=rng.choice([0, 500, 1000]), servers=1)
+        allocation = Allocation(f"{user}/{server}", tenant, user, res)
+        action = rng.random()
+        if action < 0.45:
+            ledger.reserve(allocation, limits)
+        elif action < 0.6:
+            ledger.record(allocation)
+        else:
+            ledger.release(allocation.key)
+        for t in tenants:
+            assert ledger.used(t) == scanned_used(ledger, t)
+            for u in users:
+                found = ledger.server_in_tenant(u, t)
+                expected = scanned_servers(ledger, u, t)
+                assert (found in expected) if expected else found is None
+    # no empty totals are left behind for tenants whose servers all went
+    assert ledger._totals == {
+        t: v for t in tenants if (v := scanned_used(ledger, t)) != Resources()
+    }
+
+
+def test_a_key_moving_to_another_tenant_leaves_the_old_tenants_total() -> None:
+    ledger = UsageLedger()
+    ledger.record(alloc("alice", tenant="vision"))
+    ledger.record(alloc("alice", tenant="nlp"))  # same key "alice/", now in nlp
+    assert ledger.used("vision") == Resources()
+    assert ledger.used("nlp") == ONE
+    assert ledger.server_in_tenant("alice", "vision") is None
+    assert ledger.server_in_tenant("alice", "nlp") == "alice/"
+
+
+def test_observed_servers_count_once_and_the_ledgers_own_entry_wins() -> None:
+    ledger = UsageLedger()
+    ledger.record(alloc("alice", tenant="vision"))
+    seen_twice = alloc("bob", tenant="vision")
+    moved = alloc("alice", tenant="nlp")  # stale observation of a key the ledger has
+    observed = [seen_twice, seen_twice, moved]
+    assert ledger.used("vision", observed) == ONE + ONE
+    assert ledger.used("nlp", observed) == Resources()
+    assert ledger.server_in_tenant("bob", "vision", observed) == "bob/"
+    assert ledger.server_in_tenant("alice", "nlp", observed) is None
