@@ -28,14 +28,21 @@ from hub.config.schema import PlatformConfig
 HUB_CONFIG = Path(__file__).resolve().parent / "jupyterhub_config.py"
 
 
-def _load_checked(path: str | Path) -> PlatformConfig | None:
-    """Load and report a config: every problem with its key path, or a one-line summary."""
+def _load_or_report(path: str | Path) -> PlatformConfig | None:
+    """Load a config, or print every problem with its key path and return None."""
     try:
-        config = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
         print(f"{exc.source}: invalid, {len(exc.issues)} problem(s):", file=sys.stderr)
         for issue in exc.issues:
             print(f"  {issue}", file=sys.stderr)
+        return None
+
+
+def _load_checked(path: str | Path) -> PlatformConfig | None:
+    """Load and report a config: every problem with its key path, or a one-line summary."""
+    config = _load_or_report(path)
+    if config is None:
         return None
     from hub.app.backend import IMPLEMENTED_BACKENDS
 
@@ -138,14 +145,11 @@ def _k8s_manifests(
 
     from hub.tenancy.seed import spec_from_config
     from spawner.kubernetes import manifests, names
+    from spawner.kubernetes.reconciler import desired_objects
     from spawner.plan import make_plan
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(f"{exc.source}: invalid, {len(exc.issues)} problem(s):", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue}", file=sys.stderr)
+    config = _load_or_report(path)
+    if config is None:
         return 1
     settings = config.backend.kubernetes
     tenants = config.tenants
@@ -158,9 +162,7 @@ def _k8s_manifests(
         tenants = [chosen]
     objects = []
     for item in tenants:
-        spec = spec_from_config(item)
-        admins = [member for member, role in spec.members if role == "admin"]
-        objects += manifests.tenant_objects(spec, list(config.profiles), settings, admins)
+        objects += desired_objects(spec_from_config(item), config)
     if user is not None and profile is not None:
         spec = spec_from_config(tenants[0])
         chosen_profile = config.profile(profile)
