@@ -11,7 +11,10 @@ Goes in front of the upstream authenticator class
    (one JupyterHub group per tenant) and ``roles`` (a tenant-admin role whose
    scopes are filtered to the tenant's group), which JupyterHub keeps in its
    tables because ``manage_groups`` and ``manage_roles`` are on;
-3. platform admins: ``auth.admin_users``, plus the directory's admin groups.
+3. platform admins: ``auth.admin_users``, plus the directory's admin groups;
+4. JupyterHub's server API handlers are replaced (``get_handlers``) by ones that
+   narrow a tenant admin's group-filtered scopes to the servers of that tenant
+   (``hub.auth.server_handlers``).
 
 ``refresh_user`` repeats step 2 every ``auth_refresh_age`` seconds, so a
 membership changed in the console reaches JupyterHub's groups without a new
@@ -27,6 +30,7 @@ from traitlets import HasTraits, Unicode, default
 
 from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.auth.groups import hub_groups, hub_roles, is_in_any, memberships_from_groups
+from hub.auth.server_handlers import tenant_server_handlers
 from hub.tenancy.membership_sync import group_mappings, sync_source_memberships
 
 
@@ -69,6 +73,15 @@ class TenantAuthMixin(HasTraits):
     def admin_groups(self) -> list[str]:
         """Directory groups whose members are platform admins."""
         return []
+
+    def get_handlers(self, app: Any) -> list[tuple[str, type]]:
+        """The upstream authenticator's handlers, plus the tenant-aware server API handlers.
+
+        JupyterHub registers an authenticator's handlers before its own, so these
+        take the server API URLs over.
+        """
+        upstream = super().get_handlers(app)  # type: ignore[misc]
+        return [*tenant_server_handlers(), *upstream]
 
     # ------------------------------------------------------------------ the shared steps
 

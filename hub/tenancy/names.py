@@ -13,6 +13,7 @@ import re
 
 MAX_TENANT_NAME = 40
 NAMESPACE_PREFIX = "th-"
+GROUP_PREFIX = "tenant-"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 #: Names that would collide with system namespaces, TenantHub's own objects or
@@ -82,7 +83,16 @@ def namespace_for(tenant: str, prefix: str = NAMESPACE_PREFIX) -> str:
 
 def group_for(tenant: str) -> str:
     """JupyterHub group that mirrors a tenant's membership."""
-    return "tenant-" + validate_tenant_name(tenant)
+    return GROUP_PREFIX + validate_tenant_name(tenant)
+
+
+def tenant_of_group(group: str) -> str | None:
+    """``tenant-vision`` -> ``vision``; None for a group that is not a tenant's."""
+    name = group[len(GROUP_PREFIX) :] if group.startswith(GROUP_PREFIX) else ""
+    try:
+        return validate_tenant_name(name) if name else None
+    except ValueError:
+        return None
 
 
 def shared_volume_for(tenant: str) -> str:
