@@ -5,7 +5,8 @@ and JupyterHub applies a group filter to *all* servers of a user in the group. F
 a user in tenants A and B, the admin of A would see and stop the user's B server.
 These subclasses apply :func:`hub.auth.server_reach.filter_reaches_server` on top
 of JupyterHub's own check: to the ``servers`` of user models (list and single
-user), to one server (read, start, change, stop) and to its spawn progress.
+user) and their default ``server`` URL, to one server (read, start, change, stop)
+and to its spawn progress.
 
 The authenticator registers them (``get_handlers``) under the same URL patterns
 as JupyterHub's; JupyterHub puts the authenticator's handlers first, so these win.
@@ -61,6 +62,16 @@ class TenantServerReach:
             return bool(upstream(resource, kind)) and self.server_reached(req_scope, resource)
 
         return has_access
+
+    def user_model(self, user: Any) -> Any:
+        """JupyterHub's model, with the default server's ``server``/``pending`` fields
+        blanked when the caller's ``read:users`` filter does not reach that server."""
+        model = super().user_model(user)  # type: ignore[misc]
+        if model.get("server") or model.get("pending"):
+            default = getattr(user, "orm_spawners", {}).get("")
+            if default is not None and not self.server_reached("read:users", default):
+                model["server"] = model["pending"] = None
+        return model
 
     def require_server_reach(self, scope: str, user_name: str, server_name: str) -> None:
         """404 like JupyterHub's own filter miss when ``scope`` does not reach the server.

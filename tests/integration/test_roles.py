@@ -114,36 +114,38 @@ def test_platform_admin_sees_every_tenant(hub_factory):
 
 
 def test_tenant_admin_reaches_only_their_tenants_server_of_a_member_of_two_tenants(hub_factory):
-    """bob is in vision and nlp with one server in each. JupyterHub filters scopes per
-    user, so alice (admin of vision) would reach both; TenantHub's server handlers
-    narrow her to bob's vision server: she neither sees nor stops his nlp server.
+    """bob is in vision and nlp with one server in each (nlp: his default server).
+    JupyterHub filters scopes per user, so alice (admin of vision) would reach both;
+    TenantHub's server handlers narrow her to bob's vision server: she neither sees
+    nor stops his nlp server.
 
     Checked to fail without the protection: with ``TenantAuthMixin.get_handlers``
-    returning only the upstream handlers, alice listed bob's nlp server and stopped it.
+    returning only the upstream handlers, alice saw bob's nlp server and stopped it.
     """
     hub = hub_factory(config=LOCAL)
     alice, bob = Browser(hub, "alice"), Browser(hub, "bob")
     alice.login()
     bob.login()
-    bob.spawn({"tenant": "nlp", "profile-nlp": "small"}, server="nlp")
+    bob.spawn({"tenant": "nlp", "profile-nlp": "small"})
     bob.spawn({"tenant": "vision", "profile-vision": "small"}, server="vision")
-    bob.wait_ready("nlp")
+    bob.wait_ready()
     bob.wait_ready("vision")
     token = token_of(alice)
 
     for read in (alice.api("GET", "users/bob"), with_token(hub, token, "GET", "users/bob")):
         assert set(read.json()["servers"]) == {"vision"}, read.text
+        assert read.json()["server"] is None, read.text
     listed = {u["name"]: u for u in alice.api("GET", "users").json()}
     assert set(listed["bob"]["servers"]) == {"vision"}
-    assert alice.api("GET", "users/bob/servers/nlp").status_code == 404
-    assert alice.api("GET", "users/bob/servers/nlp/progress").status_code == 404
+    assert alice.api("GET", "users/bob/server").status_code == 404
+    assert alice.api("GET", "users/bob/server/progress").status_code == 404
 
     for stop in (
-        alice.api("DELETE", "users/bob/servers/nlp"),
-        with_token(hub, token, "DELETE", "users/bob/servers/nlp"),
+        alice.api("DELETE", "users/bob/server"),
+        with_token(hub, token, "DELETE", "users/bob/server"),
     ):
         assert stop.status_code == 404, stop.text
-    assert running(hub, "bob")["nlp"]["ready"]
+    assert running(hub, "bob")[""]["ready"]
 
     assert alice.api("GET", "users/bob/servers/vision").status_code == 200
     stopped = alice.api("DELETE", "users/bob/servers/vision")
@@ -151,8 +153,8 @@ def test_tenant_admin_reaches_only_their_tenants_server_of_a_member_of_two_tenan
     bob.wait_stopped("vision")
     # bob still reaches both of his own servers, the platform admin reaches every one
     own = bob.api("GET", "users/bob?include_stopped_servers=1").json()["servers"]
-    assert {"nlp", "vision"} <= set(own)
-    assert running(hub, "bob")["nlp"]["ready"]
+    assert {"", "vision"} <= set(own)
+    assert running(hub, "bob")[""]["ready"]
 
 
 def test_member_cannot_start_a_server_in_a_tenant_they_are_not_in(hub_factory):
