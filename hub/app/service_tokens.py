@@ -1,10 +1,11 @@
 """TenantHub's own JupyterHub services, their API tokens and least-privilege roles.
 
 The platform service, the checkpointer and the job runner talk to the hub's
-REST API. Each is an *external* JupyterHub service (no ``command``: it is
-started by whoever runs it, e.g. a Deployment, a DaemonSet, a local daemon)
-with its own token and its own role, so a leaked checkpointer token cannot
-stop servers and a leaked job-runner token cannot even list users.
+REST API. The platform service (``tenanthub``) is hub-managed (the hub starts it,
+see ``hub.app.traits.platform_service``); the checkpointer and the job runner are
+*external* services (no ``command``: started by whoever runs them, e.g. a
+DaemonSet, a local daemon). Each has its own token and its own role, so a
+leaked checkpointer token cannot stop servers and a leaked job-runner token cannot even list users.
 
 Tokens are generated at the hub's first start and kept in
 ``data_dir/secrets/<service>.token`` (0600, in a 0700 folder; the same pattern
@@ -49,7 +50,7 @@ class ServiceSpec:
 #: opens a user's server), not ``tokens``. Its ``custom:tenanthub:*`` scopes come
 #: with the service itself.
 PLATFORM = ServiceSpec(
-    "tenanthub-platform",
+    "tenanthub",
     "TenantHub platform service: tenant API and admin console",
     (
         "list:users",

@@ -77,6 +77,36 @@ def provisioner_service(platform: PlatformContext) -> dict[str, Any]:
     }
 
 
+PLATFORM_SERVICE = "tenanthub"
+PLATFORM_ADMIN_SCOPE = "custom:tenanthub:admin"
+CUSTOM_SCOPES = {
+    PLATFORM_ADMIN_SCOPE: {
+        "description": "Manage every tenant in TenantHub: the platform admin's scope.",
+    },
+}
+
+
+def service_port(config: PlatformConfig) -> int:
+    return config.service.port or config.hub.port + 3
+
+
+def platform_service(platform: PlatformContext, service: dict[str, Any]) -> dict[str, Any]:
+    """The platform service (API + console) as a hub-managed service with OAuth.
+
+    ``oauth_client_allowed_scopes``: a user's OAuth token for the service carries at
+    most the platform admin scope (when the user has it) besides the hub's identity
+    scopes; ``display``: listed in the hub's Services menu.
+    """
+    return {
+        **service,
+        "url": f"http://127.0.0.1:{service_port(platform.config)}",
+        "command": [sys.executable, "-m", "hub.service"],
+        "environment": {"TENANTHUB_CONFIG": str(platform.config_path or "")},
+        "oauth_client_allowed_scopes": [PLATFORM_ADMIN_SCOPE],
+        "display": True,
+    }
+
+
 def resolve_command(cmd: list[str]) -> list[str]:
     """Find the server command next to this Python first, so it matches the hub's version."""
     here = Path(sys.executable).parent
@@ -144,6 +174,10 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
         traits["JupyterHub"]["services"].append(service)
         traits["JupyterHub"]["load_roles"].append(role)
     services, roles = platform_services(data_dir)
+    services = [
+        platform_service(platform, s) if s["name"] == PLATFORM_SERVICE else s for s in services
+    ]
+    traits["JupyterHub"]["custom_scopes"] = CUSTOM_SCOPES
     traits["JupyterHub"]["services"].extend(services)
     traits["JupyterHub"]["load_roles"].extend(roles)
     return traits

@@ -30,6 +30,22 @@ TENANT_ADMIN_SCOPES = (
 )
 
 
+#: Every user may sign in to the platform service (``/services/tenanthub``); what they
+#: see there is decided by the service from their tenant roles.
+PLATFORM_USER_ROLE: dict[str, Any] = {
+    "name": "tenanthub-user",
+    "description": "Sign in to the TenantHub service (API and console)",
+    "scopes": ["access:services!service=tenanthub"],
+}
+#: Platform admins carry the service's own admin scope, so their API tokens (and the
+#: service's OAuth token for them) say so without the service asking for more.
+PLATFORM_ADMIN_ROLE: dict[str, Any] = {
+    "name": "tenanthub-platform-admin",
+    "description": "Manage every tenant in TenantHub",
+    "scopes": ["custom:tenanthub:admin"],
+}
+
+
 def memberships_from_groups(
     groups: Iterable[str], mappings: Mapping[str, Sequence[tuple[str, str]]]
 ) -> dict[str, str]:
@@ -82,7 +98,8 @@ def hub_roles(
     """
     wanted = {"user", "admin"} if admin else {"user"}
     defaults = [dict(r) for r in default_roles if r["name"] in wanted]
+    platform = [PLATFORM_USER_ROLE, PLATFORM_ADMIN_ROLE] if admin else [PLATFORM_USER_ROLE]
     admin_roles = [
         tenant_admin_role(tenant) for tenant, role in sorted(memberships.items()) if role == "admin"
     ]
-    return [*defaults, *admin_roles]
+    return [*defaults, *(dict(r) for r in platform), *admin_roles]

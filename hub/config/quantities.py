@@ -110,3 +110,16 @@ def human_bytes(count: int) -> str:
 def human_cpu(millis: int) -> str:
     """Millicores for people: '0.5 CPU', '2 CPU'."""
     return f"{millis / 1000:g} CPU"
+
+
+def cpu_quantity(millis: int) -> str:
+    """Millicores back to a Kubernetes quantity: 4000 -> '4', 500 -> '500m'."""
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def byte_quantity(count: int) -> str:
+    """Bytes back to the largest exact binary Kubernetes quantity: 2**33 -> '8Gi'."""
+    for suffix, size in reversed(list(_BINARY.items())):
+        if count and count % size == 0:
+            return f"{count // size}{suffix}"
+    return str(count)

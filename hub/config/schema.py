@@ -599,6 +599,23 @@ class CullingSettings(Strict):
 # ----------------------------------------------------------------------------- root
 
 
+class ServiceSettings(Strict):
+    """The platform service (``/services/tenanthub``): REST API and admin console."""
+
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Loopback port of the service; default: hub.port + 3."
+    )
+    usage_sample_every: Seconds = Field(
+        60, ge=5, description="How often per-tenant usage is recorded for the charts."
+    )
+    usage_retention: Seconds = Field(
+        8 * 86400, ge=3600, description="How long usage samples are kept (default 8 days)."
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, le=16 * 1024 * 1024, description="Largest API request body accepted."
+    )
+
+
 class PipSettings(Strict):
     """The trusted package mirror rendered into every server's pip configuration."""
 
@@ -619,6 +636,7 @@ class PlatformConfig(Strict):
     profiles: list[Profile] = Field(default_factory=list)
     tenants: list[Tenant] = Field(default_factory=list)
     culling: CullingSettings = Field(default_factory=CullingSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
     pip: PipSettings = Field(default_factory=PipSettings)
 
     def profile(self, name: str) -> Profile | None:

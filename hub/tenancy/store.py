@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Select, bindparam, select
+from sqlalchemy import Engine, Select, bindparam, distinct, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from hub.config.schema import PlatformConfig
@@ -42,6 +42,18 @@ class TenantView:
     display_name: str
     limits: QuotaLimits
     allowed_profiles: frozenset[str] | None  # None: all profiles
+
+
+class TenantExists(ValueError):
+    """A tenant with this name already exists."""
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    """A tenant as lists show it: its view and how many people are in it."""
+
+    view: TenantView
+    members: int
 
 
 @dataclass(frozen=True)
@@ -203,6 +215,36 @@ class TenantStore:
         with self.session() as session:
             return list(session.scalars(select(TenantRow.name).order_by(TenantRow.name)))
 
+    def tenant_summaries(
+        self, names: list[str] | None, search: str = "", offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[TenantSummary]]:
+        """One page of tenants by name (``names``: only these; None: all), with member
+        counts, and how many match in total. ``search`` matches name or display name."""
+        counts = (
+            select(MembershipRow.tenant_id, func.count(distinct(MembershipRow.username)).label("n"))
+            .group_by(MembershipRow.tenant_id)
+            .subquery()
+        )
+        query = select(TenantRow, func.coalesce(counts.c.n, 0)).outerjoin(
+            counts, counts.c.tenant_id == TenantRow.id
+        )
+        if names is not None:
+            query = query.where(TenantRow.name.in_(names))
+        if search:
+            pattern = (
+                "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            query = query.where(
+                or_(
+                    TenantRow.name.ilike(pattern, escape="\\"),
+                    TenantRow.display_name.ilike(pattern, escape="\\"),
+                )
+            )
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.execute(query.order_by(TenantRow.name).offset(offset).limit(limit)).all()
+            return total, [TenantSummary(_view(row), int(n)) for row, n in rows]
+
     def tenant_spec(self, name: str) -> TenantSpec | None:
         with self.session() as session:
             row = session.scalar(
@@ -238,6 +280,23 @@ class TenantStore:
                     action=action,
                     target=target,
                     detail=json.dumps(detail or {}, sort_keys=True),
+                )
+            )
+
+    def create_tenant(self, spec: TenantSpec, actor: str) -> None:
+        """Add a tenant made in the console or API (source ``manual``); TenantExists if taken."""
+        with self.session() as session:
+            if session.scalar(select(TenantRow.id).where(TenantRow.name == spec.name)):
+                raise TenantExists(spec.name)
+            row = TenantRow(name=spec.name, source="manual")
+            session.add(row)
+            _apply_spec(session, row, spec)
+            session.add(
+                AuditRow(
+                    actor=actor,
+                    action="tenant.create",
+                    target=spec.name,
+                    detail=json.dumps({"display_name": spec.display_name}),
                 )
             )
 

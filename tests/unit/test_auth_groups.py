@@ -44,9 +44,17 @@ def test_tenant_admin_scopes_are_filtered_to_the_tenant_group() -> None:
 
 def test_roles_keep_the_default_roles_jupyterhub_would_otherwise_strip() -> None:
     names = [r["name"] for r in hub_roles({"vision": "admin", "nlp": "member"}, DEFAULTS)]
-    assert names == ["user", "tenant-admin-vision"]
+    assert names == ["user", "tenanthub-user", "tenant-admin-vision"]
     admin = [r["name"] for r in hub_roles({}, DEFAULTS, admin=True)]
-    assert admin == ["user", "admin"]
+    assert admin == ["user", "admin", "tenanthub-user", "tenanthub-platform-admin"]
+
+
+def test_everyone_may_sign_in_to_the_service_and_only_admins_carry_its_admin_scope() -> None:
+    member = {r["name"]: r["scopes"] for r in hub_roles({"nlp": "member"}, DEFAULTS)}
+    assert member["tenanthub-user"] == ["access:services!service=tenanthub"]
+    assert not any("custom:tenanthub:admin" in scopes for scopes in member.values())
+    admin = {r["name"]: r["scopes"] for r in hub_roles({}, DEFAULTS, admin=True)}
+    assert admin["tenanthub-platform-admin"] == ["custom:tenanthub:admin"]
 
 
 def test_is_in_any() -> None:

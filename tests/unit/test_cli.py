@@ -99,6 +99,7 @@ def test_config_schema_is_json_schema_forbidding_unknown_keys(tmp_path: Path) ->
         "profiles",
         "tenants",
         "culling",
+        "service",
         "pip",
     }
     sections = _objects(schema)

@@ -20,7 +20,7 @@ from hub.app.service_tokens import (
 from hub.app.traits import hub_traits
 from hub.config.loader import parse_config
 
-NAMES = ["tenanthub-platform", "tenanthub-checkpointer", "tenanthub-jobs"]
+NAMES = ["tenanthub", "tenanthub-checkpointer", "tenanthub-jobs"]
 
 
 def mode(path: Path) -> int:
@@ -52,7 +52,8 @@ def test_a_too_open_secrets_folder_or_file_is_tightened(tmp_path: Path) -> None:
 
 def test_services_are_external_and_roles_assign_only_services(tmp_path: Path) -> None:
     services, roles = platform_services(tmp_path)
-    assert all(set(s) == {"name", "api_token"} for s in services)  # no command, no url
+    # the hub adds command and url to the platform service only (see the next test)
+    assert all(set(s) == {"name", "api_token"} for s in services)
     # with manage_roles, load_roles may not name users or groups (JupyterHub refuses)
     assert all(set(r) == {"name", "description", "scopes", "services"} for r in roles)
     assert {r["name"]: r["services"] for r in roles} == {n: [n] for n in NAMES}
@@ -84,3 +85,9 @@ def test_hub_traits_list_the_services_next_to_the_others(tmp_path: Path) -> None
     roles = {r["name"]: r for r in traits["load_roles"]}
     assert roles["tenanthub-checkpointer"]["scopes"] == list(CHECKPOINTER.scopes)
     assert "tenanthub-idle-culler" in roles
+    platform, checkpointer = traits["services"][-3], traits["services"][-2]
+    assert platform["command"][1:] == ["-m", "hub.service"]
+    assert platform["url"] == "http://127.0.0.1:8003"  # hub.port + 3
+    assert platform["oauth_client_allowed_scopes"] == ["custom:tenanthub:admin"]
+    assert "custom:tenanthub:admin" in traits["custom_scopes"]
+    assert "command" not in checkpointer and "url" not in checkpointer

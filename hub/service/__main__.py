@@ -1,0 +1,55 @@
+"""``python -m hub.service``: the platform service, as the hub starts it (a managed service).
+
+The hub passes ``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_SERVICE_PREFIX``, the
+service's API token and OAuth client settings in the environment; TenantHub adds
+``TENANTHUB_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from urllib.parse import urlparse
+
+from tornado.httpserver import HTTPServer
+
+from hub.app.context import config_path_from_env, get_context
+from hub.app.proxy import secret_file
+from hub.service.app import make_app
+from hub.service.context import ServiceContext
+from hub.service.hub_client import HubClient
+
+log = logging.getLogger("tenanthub.service")
+
+
+async def serve() -> None:
+    platform = get_context(config_path_from_env())
+    url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/tenanthub/")
+    secret = secret_file(platform.data_dir / "secrets" / "tenanthub-service-cookie-secret")
+    service = ServiceContext(platform=platform, hub=HubClient())
+    app = make_app(service, prefix, secret.encode())
+    server = HTTPServer(
+        app, max_body_size=platform.config.service.max_body_bytes + 4096, xheaders=True
+    )
+    server.listen(url.port or 80, url.hostname or "127.0.0.1")
+    log.info("TenantHub service on %s (prefix %s)", os.environ["JUPYTERHUB_SERVICE_URL"], prefix)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.stop()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s tenanthub-service] %(message)s"
+    )
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""REST API of the platform service, ``/services/tenanthub/api/v1``."""

@@ -1,0 +1,132 @@
+"""Routes as data: method, path, permission, body and response models, operation.
+
+The API is a table of :class:`Route` s. One tornado handler serves them all
+(``hub.service.api.handler``): it authenticates, checks the route's permission
+with ``hub.service.policy.decide``, validates the body with the route's pydantic
+model, runs the operation and writes the response model. The same table gives
+the OpenAPI document and the route x role test, so a route cannot exist without
+a permission, a documented shape, or a row in the test's allow/deny table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.service.policy import Actor, Permission
+
+API_PREFIX = "api/v1"
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An error the caller can act on: HTTP status and a sentence."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+class ApiModel(BaseModel):
+    """Base of every request body: unknown fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    status: int
+    message: str = Field(description="What went wrong and what to do about it.")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="Per-field problems of an invalid body (key path and message)."
+    )
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; ``total`` counts every item the caller may see."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Paging:
+    limit: int = DEFAULT_PAGE
+    offset: int = 0
+
+    def window(self, items: list[T]) -> list[T]:
+        return items[self.offset : self.offset + self.limit]
+
+
+@dataclass
+class Call:
+    """Everything an operation gets: who calls, path parameters, query, parsed body."""
+
+    service: Any  # hub.service.context.ServiceContext
+    actor: Actor
+    path: Mapping[str, str]
+    query: Mapping[str, str]
+    body: Any = None
+    paging: Paging = field(default_factory=Paging)
+
+    @property
+    def tenant(self) -> str:
+        return self.path["tenant"]
+
+
+Operation = Callable[[Call], Awaitable[Any]]
+
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+#: what a path parameter may match: tenant and profile names are DNS labels, usernames
+#: are JupyterHub's (no slash); anything else never reaches an operation
+PARAM_PATTERNS = {"tenant": r"[^/]+", "username": r"[^/]+", "server": r"[^/]*"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # GET | POST | PUT | PATCH | DELETE
+    path: str  # below API_PREFIX, OpenAPI style: /tenants/{tenant}/quota
+    permission: Permission
+    operation: Operation
+    summary: str
+    body: type[BaseModel] | None = None
+    response: Any = None  # a pydantic model (or Page[...]); None: 204 No Content
+    status: int = 200
+    paged: bool = False
+    query: Mapping[str, str] = field(default_factory=dict)  # extra query params -> description
+
+    @property
+    def tenant_scoped(self) -> bool:
+        return "{tenant}" in self.path
+
+    @property
+    def params(self) -> list[str]:
+        return _PARAM.findall(self.path)
+
+    def pattern(self) -> str:
+        """The tornado URL regex (named groups) of this route's path."""
+        return _PARAM.sub(lambda m: f"(?P<{m[1]}>{PARAM_PATTERNS[m[1]]})", self.path)
+
+
+def paging_from(query: Mapping[str, str]) -> Paging:
+    """``limit``/``offset`` from the query, refused (not clamped) when out of range."""
+    try:
+        limit = int(query.get("limit", DEFAULT_PAGE))
+        offset = int(query.get("offset", 0))
+    except ValueError:
+        raise ApiError(400, "limit and offset must be whole numbers") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(400, f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+    if offset < 0:
+        raise ApiError(400, f"offset must not be negative, not {offset}")
+    return Paging(limit, offset)

@@ -1,0 +1,136 @@
+"""The one tornado handler behind every API route (see ``framework``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from jupyterhub.services.auth import HubOAuthenticated
+from pydantic import BaseModel, ValidationError
+from tornado import web
+
+from hub.service.api.framework import ApiError, Call, Route, paging_from
+from hub.service.policy import Decision, decide, required_message
+
+log = logging.getLogger("tenanthub.service")
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as ``{"path": "quota.cpu", "message": ...}`` (no input echoed)."""
+    return [
+        {"path": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def to_json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    return value
+
+
+class ApiHandler(HubOAuthenticated, web.RequestHandler):
+    """Serves the routes of one path; ``routes`` maps HTTP method -> Route.
+
+    XSRF: HubOAuth checks it while identifying a cookie-authenticated caller (a
+    state-changing request without a valid ``_xsrf`` is not signed in at all); a
+    token in the Authorization header needs none. Never override
+    ``check_xsrf_cookie`` here: that would switch the check off.
+    """
+
+    routes: dict[str, Route]
+
+    def initialize(self, routes: dict[str, Route], service: Any) -> None:
+        self.routes = routes
+        self.service = service
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        if status_code >= 500:
+            message = "Internal error in the TenantHub service; the service log has the details."
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
+    def fail(self, error: ApiError) -> None:
+        self.set_status(error.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": error.status, "message": error.message, **error.extra}))
+
+    async def _serve(self, method: str, **path: str) -> None:
+        route = self.routes.get(method)
+        if route is None:
+            self.set_header("Allow", ", ".join(sorted(self.routes)))
+            self.fail(
+                ApiError(405, f"{method} is not allowed here; use {', '.join(sorted(self.routes))}")
+            )
+            return
+        hub_user = self.current_user
+        if not hub_user:
+            self.fail(
+                ApiError(
+                    401 if "Authorization" not in self.request.headers else 403,
+                    "Sign in to the hub, or send 'Authorization: token <API token>' "
+                    "with a token that may access the tenanthub service.",
+                )
+            )
+            return
+        try:
+            actor = await self.service.actor_for(hub_user)
+            tenant = path.get("tenant")
+            decision = decide(actor, route.permission, tenant)
+            if decision is Decision.NOT_FOUND:
+                raise ApiError(404, f"No tenant {tenant!r} (or you are not one of its members).")
+            if decision is Decision.FORBIDDEN:
+                raise ApiError(403, required_message(route.permission, tenant))
+            query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+            call = Call(self.service, actor, path, query)
+            if route.paged:
+                call.paging = paging_from(query)
+            if route.body is not None:
+                call.body = self._parse_body(route.body)
+            result = await route.operation(call)
+        except ApiError as error:
+            self.fail(error)
+            return
+        self.set_status(route.status)
+        if route.response is None:
+            self.finish()
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(to_json(result)))
+
+    def _parse_body(self, model: type[BaseModel]) -> BaseModel:
+        limit = self.service.config.service.max_body_bytes
+        if len(self.request.body) > limit:
+            raise ApiError(413, f"The request body is larger than {limit} bytes.")
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "The request body is not valid JSON.") from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = validation_errors(exc)
+            summary = "; ".join(f"{e['path']}: {e['message']}" for e in errors)
+            raise ApiError(422, f"Invalid request body: {summary}", errors=errors) from None
+
+    async def get(self, **path: str) -> None:
+        await self._serve("GET", **path)
+
+    async def post(self, **path: str) -> None:
+        await self._serve("POST", **path)
+
+    async def put(self, **path: str) -> None:
+        await self._serve("PUT", **path)
+
+    async def patch(self, **path: str) -> None:
+        await self._serve("PATCH", **path)
+
+    async def delete(self, **path: str) -> None:
+        await self._serve("DELETE", **path)

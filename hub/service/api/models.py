@@ -1,0 +1,170 @@
+"""Request and response bodies of the API (pydantic; the OpenAPI document is built from them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from hub.config.schema import ByteQuantity, CpuQuantity, ProfileName, TenantName, Username
+from hub.service.api.framework import ApiModel
+
+#: upper bounds that catch a typo (``4000`` cores meant as ``4000m``) long before a
+#: cluster would: no tenant here gets more than this of anything
+MAX_CPU_MILLIS = 100_000 * 1000
+MAX_BYTES = 2**60  # 1 EiB
+MAX_COUNT = 100_000
+
+Role = Literal["member", "admin"]
+
+
+class QuotaIn(ApiModel):
+    """A tenant's quota; a missing or null value means no limit on that resource."""
+
+    cpu: CpuQuantity | None = Field(None, description="Sum of server CPU limits, e.g. 8 or 500m.")
+    memory: ByteQuantity | None = Field(None, description="Sum of server memory limits, e.g. 32Gi.")
+    gpu: int | None = Field(None, ge=0, le=MAX_COUNT)
+    servers: int | None = Field(None, ge=0, le=MAX_COUNT, description="Running servers at once.")
+    storage: ByteQuantity | None = Field(None, description="Requested storage, e.g. 500Gi.")
+    running_jobs: int | None = Field(None, ge=0, le=MAX_COUNT)
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_bound(cls, value: str | None) -> str | None:
+        from hub.config.quantities import parse_cpu_millis
+
+        if value is not None and parse_cpu_millis(value) > MAX_CPU_MILLIS:
+            raise ValueError(f"{value} CPUs is more than any tenant can get (at most 100000)")
+        return value
+
+    @field_validator("memory", "storage")
+    @classmethod
+    def _bytes_bound(cls, value: str | None) -> str | None:
+        from hub.config.quantities import parse_bytes
+
+        if value is not None and parse_bytes(value) > MAX_BYTES:
+            raise ValueError(f"{value} is more than any tenant can get (at most 1Ei)")
+        return value
+
+
+class QuotaOut(BaseModel):
+    cpu: str | None
+    memory: str | None
+    gpu: int | None
+    servers: int | None
+    storage: str | None
+    running_jobs: int | None
+
+
+class ResourceUsage(BaseModel):
+    """One resource of a tenant: in use against its limit (numbers in base units)."""
+
+    resource: Literal["cpu", "memory", "gpu", "servers", "storage", "running_jobs"]
+    used: int = Field(description="millicores for cpu, bytes for memory and storage, else a count")
+    limit: int | None = Field(description="null: no limit")
+    used_display: str
+    limit_display: str | None
+    fraction: float | None = Field(description="used / limit; null when there is no limit")
+
+
+class UsageOut(BaseModel):
+    tenant: str
+    at: str | None = Field(description="When this was measured (ISO 8601, UTC)")
+    resources: list[ResourceUsage]
+
+
+class TenantOut(BaseModel):
+    name: str
+    display_name: str
+    quota: QuotaOut
+    allowed_profiles: list[str] | None = Field(description="null: every profile")
+    members: int
+    your_role: Literal["member", "admin", "platform-admin"] | None = None
+
+
+class TenantIn(ApiModel):
+    name: TenantName
+    display_name: str = Field("", max_length=255)
+    quota: QuotaIn = Field(default_factory=QuotaIn)
+    allowed_profiles: list[ProfileName] | None = Field(None, description="null or absent: all")
+
+
+class TenantPatch(ApiModel):
+    display_name: str | None = Field(None, max_length=255)
+
+
+class TenantDeleteIn(ApiModel):
+    confirm: str = Field(description="The tenant's name again: deleting is not undone.")
+
+
+class TenantDeleted(BaseModel):
+    tenant: str
+    removed: dict[str, int]
+    data_kept: str = Field(description="Where the tenant's files stay")
+
+
+class MemberOut(BaseModel):
+    user: str
+    role: Role
+    sources: list[str] = Field(
+        description="Where the membership comes from: config, ldap, oauth, manual"
+    )
+
+
+class MemberIn(ApiModel):
+    user: Username
+    role: Role = "member"
+
+
+class MemberPatch(ApiModel):
+    role: Role
+
+
+class ProfilesIn(ApiModel):
+    allowed_profiles: list[ProfileName] | None = Field(description="null: every profile")
+
+
+class ProfileOut(BaseModel):
+    name: str
+    display_name: str
+    allowed: bool
+
+
+class ServerOut(BaseModel):
+    user: str
+    server: str
+    profile: str | None
+    ready: bool
+    pending: str | None
+    started: str | None
+    last_activity: str | None
+
+
+class AuditOut(BaseModel):
+    at: str
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, object]
+
+
+class WhoAmI(BaseModel):
+    name: str
+    platform_admin: bool
+    tenants: dict[str, Role]
+
+
+class UsagePoint(BaseModel):
+    at: str
+    servers: int
+    cpu_millis: int
+    memory_bytes: int
+    gpu: int
+    storage_bytes: int
+    running_jobs: int
+
+
+class UsageHistoryOut(BaseModel):
+    tenant: str
+    window: Literal["24h", "7d"]
+    points: list[UsagePoint]

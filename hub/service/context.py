@@ -1,0 +1,34 @@
+"""What the service's handlers share: the platform (config, DB store), the hub client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.app.context import PlatformContext
+from hub.service.hub_client import HubClient
+from hub.service.policy import PLATFORM_ADMIN_SCOPE, Actor
+
+
+@dataclass
+class ServiceContext:
+    platform: PlatformContext
+    hub: HubClient
+    #: filled by the usage sampler, read by the usage routes: tenant -> latest live usage
+    live_usage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Any:
+        return self.platform.config
+
+    async def actor_for(self, hub_user: dict[str, Any]) -> Actor:
+        """The caller as an Actor: hub identity plus tenant roles from the platform DB."""
+        name = str(hub_user["name"])
+        scopes = set(hub_user.get("scopes") or ())
+        admin = bool(hub_user.get("admin")) or PLATFORM_ADMIN_SCOPE in scopes
+        if hub_user.get("kind") == "service":
+            return Actor(name=f"service:{name}", platform_admin=admin)
+        memberships = await self.platform.run(self.platform.store.memberships_of, name)
+        return Actor(
+            name=name, platform_admin=admin, roles={m.tenant.name: m.role for m in memberships}
+        )
