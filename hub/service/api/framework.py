@@ -26,6 +26,14 @@ DEFAULT_PAGE = 50
 T = TypeVar("T")
 
 
+def not_yours(tenant: str) -> str:
+    """The 404 message for a tenant that does not exist *or* is not the caller's business.
+
+    One sentence for both, so the API never confirms that someone else's tenant exists.
+    """
+    return f"No tenant {tenant!r} (or you are not one of its members)."
+
+
 class ApiError(Exception):
     """An error the caller can act on: HTTP status and a sentence."""
 

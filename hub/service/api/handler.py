@@ -10,8 +10,8 @@ from jupyterhub.services.auth import HubOAuthenticated
 from pydantic import BaseModel, ValidationError
 from tornado import web
 
-from hub.service.api.framework import ApiError, Call, Route, paging_from
-from hub.service.policy import Decision, decide, required_message
+from hub.service.api.framework import ApiError, Call, Route, not_yours, paging_from
+from hub.service.policy import Actor, Decision, decide, required_message
 
 log = logging.getLogger("tenanthub.service")
 
@@ -30,6 +30,45 @@ def to_json(value: Any) -> Any:
     if isinstance(value, list):
         return [to_json(v) for v in value]
     return value
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "The request body is not valid JSON.") from None
+
+
+async def dispatch(
+    service: Any,
+    route: Route,
+    actor: Actor,
+    path: dict[str, str],
+    query: dict[str, str],
+    body: Any = None,
+) -> Any:
+    """Run one route for ``actor``: permission, paging, body validation, operation.
+
+    The API handler and the console both come through here, so the console can
+    do nothing the caller could not do with the API.
+    """
+    tenant = path.get("tenant")
+    decision = decide(actor, route.permission, tenant)
+    if decision is Decision.NOT_FOUND:
+        raise ApiError(404, not_yours(tenant or ""))
+    if decision is Decision.FORBIDDEN:
+        raise ApiError(403, required_message(route.permission, tenant))
+    call = Call(service, actor, path, query)
+    if route.paged:
+        call.paging = paging_from(query)
+    if route.body is not None:
+        try:
+            call.body = route.body.model_validate(body if body is not None else {})
+        except ValidationError as exc:
+            errors = validation_errors(exc)
+            summary = "; ".join(f"{e['path']}: {e['message']}" for e in errors)
+            raise ApiError(422, f"Invalid request body: {summary}", errors=errors) from None
+    return await route.operation(call)
 
 
 class ApiHandler(HubOAuthenticated, web.RequestHandler):
@@ -65,10 +104,9 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
     async def _serve(self, method: str, **path: str) -> None:
         route = self.routes.get(method)
         if route is None:
-            self.set_header("Allow", ", ".join(sorted(self.routes)))
-            self.fail(
-                ApiError(405, f"{method} is not allowed here; use {', '.join(sorted(self.routes))}")
-            )
+            allowed = ", ".join(sorted(self.routes))
+            self.set_header("Allow", allowed)
+            self.fail(ApiError(405, f"{method} is not allowed here; use {allowed}"))
             return
         hub_user = self.current_user
         if not hub_user:
@@ -80,21 +118,14 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
                 )
             )
             return
+        limit = self.service.config.service.max_body_bytes
         try:
+            if len(self.request.body) > limit:
+                raise ApiError(413, f"The request body is larger than {limit} bytes.")
             actor = await self.service.actor_for(hub_user)
-            tenant = path.get("tenant")
-            decision = decide(actor, route.permission, tenant)
-            if decision is Decision.NOT_FOUND:
-                raise ApiError(404, f"No tenant {tenant!r} (or you are not one of its members).")
-            if decision is Decision.FORBIDDEN:
-                raise ApiError(403, required_message(route.permission, tenant))
             query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-            call = Call(self.service, actor, path, query)
-            if route.paged:
-                call.paging = paging_from(query)
-            if route.body is not None:
-                call.body = self._parse_body(route.body)
-            result = await route.operation(call)
+            body = parse_json(self.request.body) if route.body is not None else None
+            result = await dispatch(self.service, route, actor, path, query, body)
         except ApiError as error:
             self.fail(error)
             return
@@ -104,21 +135,6 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
             return
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(to_json(result)))
-
-    def _parse_body(self, model: type[BaseModel]) -> BaseModel:
-        limit = self.service.config.service.max_body_bytes
-        if len(self.request.body) > limit:
-            raise ApiError(413, f"The request body is larger than {limit} bytes.")
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "The request body is not valid JSON.") from None
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            errors = validation_errors(exc)
-            summary = "; ".join(f"{e['path']}: {e['message']}" for e in errors)
-            raise ApiError(422, f"Invalid request body: {summary}", errors=errors) from None
 
     async def get(self, **path: str) -> None:
         await self._serve("GET", **path)

@@ -8,3 +8,11 @@ from hub.service.api.framework import Route
 ROUTES: list[Route] = [
     *tenants.ROUTES,
 ]
+
+
+def route_for(method: str, path: str) -> Route:
+    """The route for ``method`` and OpenAPI-style ``path`` (the console calls routes by these)."""
+    for route in ROUTES:
+        if route.method == method and route.path == path:
+            return route
+    raise KeyError(f"{method} {path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hub.config.schema import Quota
 from hub.service.api.convert import tenant_out
-from hub.service.api.framework import ApiError, Call, Page, Route
+from hub.service.api.framework import ApiError, Call, Page, Route, not_yours
 from hub.service.api.models import TenantIn, TenantOut, WhoAmI
 from hub.service.policy import Permission
 from hub.tenancy.quota import QuotaLimits
@@ -36,7 +36,7 @@ async def get_tenant(call: Call) -> TenantOut:
     platform = call.service.platform
     _total, rows = await platform.run(platform.store.tenant_summaries, [call.tenant], "", 0, 1)
     if not rows:
-        raise ApiError(404, f"No tenant {call.tenant!r} (or you are not one of its members).")
+        raise ApiError(404, not_yours(call.tenant))
     return tenant_out(rows[0], call.actor)
 
 
