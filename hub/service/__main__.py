@@ -8,6 +8,7 @@ service's API token and OAuth client settings in the environment; TenantHub adds
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from hub.app.proxy import secret_file
 from hub.service.app import make_app
 from hub.service.context import ServiceContext
 from hub.service.hub_client import HubClient
+from hub.service.sampler import UsageSampler
 
 log = logging.getLogger("tenanthub.service")
 
@@ -40,8 +42,12 @@ async def serve() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    sampler = asyncio.create_task(UsageSampler(service).run(stop))
     await stop.wait()
     server.stop()
+    sampler.cancel()  # a tick in flight is history nobody waits for
+    with contextlib.suppress(asyncio.CancelledError):
+        await sampler
 
 
 def main() -> None:

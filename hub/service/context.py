@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from hub.app.context import PlatformContext
 from hub.service.hub_client import HubClient
 from hub.service.policy import PLATFORM_ADMIN_SCOPE, Actor
+from hub.tenancy.usage_store import UsageStore
 
 
 @dataclass
@@ -20,6 +22,11 @@ class ServiceContext:
     @property
     def config(self) -> Any:
         return self.platform.config
+
+    @cached_property
+    def usage_store(self) -> UsageStore:
+        """Usage history (samples) on the platform's engine."""
+        return UsageStore(self.platform.engine)
 
     async def actor_for(self, hub_user: dict[str, Any]) -> Actor:
         """The caller as an Actor: hub identity plus tenant roles from the platform DB."""

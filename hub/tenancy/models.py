@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -126,3 +127,25 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     target: Mapped[str] = mapped_column(String(255), nullable=False)
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class UsageSampleRow(Base):
+    """A tenant's usage at one moment, written by the service's usage sampler for the charts.
+
+    Keyed by tenant *name*, not id: samples are history, kept (until retention
+    prunes them) when a tenant is deleted. Pruning reads ``at`` alone, hence its
+    own index besides (tenant, at) for the per-tenant history.
+    """
+
+    __tablename__ = "th_usage_samples"
+    __table_args__ = (Index("ix_th_usage_samples_tenant_at", "tenant", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(40), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+    servers: Mapped[int] = mapped_column(Integer, nullable=False)
+    cpu_millis: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    gpu: Mapped[int] = mapped_column(Integer, nullable=False)
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    running_jobs: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from hub.service.api import tenants
+from hub.service.api import tenants, usage
 from hub.service.api.framework import Route
 
 ROUTES: list[Route] = [
     *tenants.ROUTES,
+    *usage.ROUTES,
 ]
 
 
