@@ -99,9 +99,9 @@ class UsageSampler:
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every ``every`` seconds (measured from tick start) until ``stop`` is set."""
         log.info(
-            "usage sampler: every %gs, keeping %s of history",
+            "usage sampler: every %gs, keeping %gh of history",
             self.every,
-            self.retention,
+            self.retention.total_seconds() / 3600,
         )
         while not stop.is_set():
             started = time.monotonic()
