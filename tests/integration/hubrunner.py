@@ -146,6 +146,8 @@ def write_hub(root: Path, config: dict[str, Any], passwords: dict[str, str]) -> 
     config = json.loads(json.dumps(config))
     hub = config.setdefault("hub", {})
     hub.update({"ip": "127.0.0.1", "port": port, "hub_port": free_port(), "data_dir": "data"})
+    # its own free port: hubs of parallel tests must not meet on the default hub.port + 3
+    config.setdefault("service", {}).setdefault("port", free_port())
     auth = config.setdefault("auth", {})
     auth.setdefault("native", {})["seed_users_file"] = "seed-users.json"
     config.setdefault("backend", {}).setdefault("kind", "local")

@@ -1,0 +1,25 @@
+"""The service stops when the hub that started it is gone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hub.service.lifecycle import parent_gone, stop_when_parent_exits
+
+
+def test_a_changed_parent_means_the_hub_is_gone() -> None:
+    assert parent_gone(4242, 1)
+    assert not parent_gone(4242, 4242)
+
+
+def test_the_watch_sets_stop_once_the_parent_changes() -> None:
+    parents = iter([100, 100, 100, 1, 1])
+
+    async def run() -> bool:
+        stop = asyncio.Event()
+        await asyncio.wait_for(
+            stop_when_parent_exits(stop, every=0.001, getppid=lambda: next(parents)), 5
+        )
+        return stop.is_set()
+
+    assert asyncio.run(run())
