@@ -55,6 +55,8 @@ def banner(url: str, logins: dict[str, str], backend_note: str, credentials: Pat
         "",
         "=" * 72,
         f"  TenantHub demo: {url}",
+        f"  Admin console:  {url}services/tenanthub/console",
+        f"  Platform API:   {url}services/tenanthub/api/v1/openapi.json",
         "",
         f"  Logins (also in {credentials}):",
     ]

@@ -23,3 +23,13 @@ def test_the_watch_sets_stop_once_the_parent_changes() -> None:
         return stop.is_set()
 
     assert asyncio.run(run())
+
+
+def test_the_demo_banner_points_at_the_console_and_the_api() -> None:
+    from pathlib import Path
+
+    from hub.demo import banner
+
+    text = banner("http://127.0.0.1:8000/", {"admin": "pw"}, "docker", Path("creds.json"))
+    assert "http://127.0.0.1:8000/services/tenanthub/console" in text
+    assert "http://127.0.0.1:8000/services/tenanthub/api/v1/openapi.json" in text
