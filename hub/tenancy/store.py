@@ -13,9 +13,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Select, bindparam, distinct, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from hub.config.schema import PlatformConfig
@@ -34,6 +36,12 @@ log = logging.getLogger("tenanthub.tenancy")
 
 ROLE_RANK = {"member": 1, "admin": 2}
 MEMBERSHIP_SOURCES = frozenset({"config", "ldap", "oauth", "manual"})
+QUOTA_FIELDS = ("cpu_millis", "memory_bytes", "gpu", "servers", "storage_bytes", "running_jobs")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLE_RANK:
+        raise ValueError(f"role must be one of {sorted(ROLE_RANK)}, not {role!r}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,57 @@ class TenantView:
 
 class TenantExists(ValueError):
     """A tenant with this name already exists."""
+
+
+class TenantNotFound(KeyError):
+    """No tenant of this name in the database."""
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """One user in one tenant: the effective role (highest over sources) and each source's.
+
+    ``sources`` is ``((source, role), ...)`` sorted by source, so callers can tell
+    a membership they may change (``manual``) from one a directory or the
+    config file owns.
+    """
+
+    user: str
+    role: str
+    sources: tuple[tuple[str, str], ...]
+
+    def role_from(self, source: str) -> str | None:
+        return dict(self.sources).get(source)
+
+
+class MemberNotFound(KeyError):
+    """The user has no membership of any source in the tenant."""
+
+
+class ManualMembershipExists(ValueError):
+    """The user already has a ``manual`` membership in the tenant (change it instead)."""
+
+    def __init__(self, member: MemberView) -> None:
+        super().__init__(member.user)
+        self.member = member
+
+
+class NotManualMembership(ValueError):
+    """The user's membership comes only from sources the API does not own (config, directory)."""
+
+    def __init__(self, member: MemberView) -> None:
+        super().__init__(member.user)
+        self.member = member
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime  # timezone-aware, UTC
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -124,6 +183,44 @@ def _apply_spec(session: Session, row: TenantRow, spec: TenantSpec) -> None:
             membership.role = wanted.pop(membership.username)
     for user, role in wanted.items():
         row.memberships.append(MembershipRow(username=user, role=role, source="config"))
+
+
+def _member_views(rows: list[Any]) -> dict[str, MemberView]:
+    """``(username, role, source)`` rows -> one MemberView per user (pure)."""
+    by_user: dict[str, dict[str, str]] = {}
+    for username, role, source in rows:
+        by_user.setdefault(username, {})[source] = role
+    return {
+        user: MemberView(
+            user=user,
+            role=max(sources.values(), key=ROLE_RANK.__getitem__),
+            sources=tuple(sorted(sources.items())),
+        )
+        for user, sources in by_user.items()
+    }
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes for what was written as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _detail(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {"text": raw}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _audit_row(actor: str, action: str, target: str, detail: dict[str, Any]) -> AuditRow:
+    return AuditRow(
+        actor=actor, action=action, target=target, detail=json.dumps(detail, sort_keys=True)
+    )
 
 
 def _memberships_of_statement() -> Select[Any]:
@@ -268,6 +365,107 @@ class TenantStore:
                 for r in rows
             ]
 
+    def tenant_members(
+        self, tenant: str, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[MemberView]]:
+        """One page of a tenant's members by user name, each once, and how many there are.
+
+        Three statements whatever the page size (count, the page's user names, their
+        memberships): no query per member. TenantNotFound when the tenant is missing.
+        """
+        m = MembershipRow.__table__
+        with self.session() as session:
+            tenant_id = self._tenant_id(session, tenant)
+            total = session.scalar(
+                select(func.count(distinct(m.c.username))).where(m.c.tenant_id == tenant_id)
+            )
+            names = list(
+                session.scalars(
+                    select(m.c.username)
+                    .where(m.c.tenant_id == tenant_id)
+                    .group_by(m.c.username)
+                    .order_by(m.c.username)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            )
+            rows = session.execute(
+                select(m.c.username, m.c.role, m.c.source).where(
+                    m.c.tenant_id == tenant_id, m.c.username.in_(names)
+                )
+            ).all()
+        views = _member_views(list(rows))
+        return int(total or 0), [views[name] for name in names]
+
+    def member(self, tenant: str, username: str) -> MemberView | None:
+        """``username`` in ``tenant`` (None: not a member); TenantNotFound when it is missing."""
+        with self.session() as session:
+            return self._member(session, self._tenant_id(session, tenant), username)
+
+    def audit_page(
+        self, tenant: str | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[AuditEntry]]:
+        """Audit entries, newest first: all, or those whose target is ``tenant`` or
+        ``<tenant>/...`` (its members, servers). Entries of a deleted tenant stay."""
+        query = select(AuditRow)
+        if tenant is not None:
+            query = query.where(
+                or_(
+                    AuditRow.target == tenant,
+                    AuditRow.target.like(_like_prefix(tenant + "/"), escape="\\"),
+                )
+            )
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(AuditRow.id.desc()).offset(offset).limit(limit))
+            return total, [
+                AuditEntry(
+                    id=r.id,
+                    at=_utc(r.at),
+                    actor=r.actor,
+                    action=r.action,
+                    target=r.target,
+                    detail=_detail(r.detail),
+                )
+                for r in rows
+            ]
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _tenant_id(session: Session, name: str) -> int:
+        tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == name))
+        if tenant_id is None:
+            raise TenantNotFound(name)
+        return int(tenant_id)
+
+    @staticmethod
+    def _tenant_row(session: Session, name: str) -> TenantRow:
+        row = session.scalar(select(TenantRow).where(TenantRow.name == name))
+        if row is None:
+            raise TenantNotFound(name)
+        return row
+
+    @staticmethod
+    def _member(session: Session, tenant_id: int, username: str) -> MemberView | None:
+        m = MembershipRow.__table__
+        rows = session.execute(
+            select(m.c.username, m.c.role, m.c.source).where(
+                m.c.tenant_id == tenant_id, m.c.username == username
+            )
+        ).all()
+        return _member_views(list(rows)).get(username)
+
+    @staticmethod
+    def _manual_row(session: Session, tenant_id: int, username: str) -> MembershipRow | None:
+        return session.scalar(
+            select(MembershipRow).where(
+                MembershipRow.tenant_id == tenant_id,
+                MembershipRow.username == username,
+                MembershipRow.source == "manual",
+            )
+        )
+
     # ------------------------------------------------------------------ writes
 
     def audit(
@@ -337,6 +535,162 @@ class TenantStore:
                     detail=json.dumps({"role": role, "source": source}),
                 )
             )
+
+    def set_display_name(self, tenant: str, display_name: str, actor: str) -> TenantView:
+        """Rename a tenant for people (its name, and so its namespace, never changes)."""
+        with self.session() as session:
+            row = self._tenant_row(session, tenant)
+            if row.display_name != display_name:
+                session.add(
+                    _audit_row(
+                        actor,
+                        "tenant.update",
+                        tenant,
+                        {"display_name": display_name, "previous": row.display_name},
+                    )
+                )
+                row.display_name = display_name
+            session.flush()
+            return _view(row)
+
+    def set_quota(self, tenant: str, limits: QuotaLimits, actor: str) -> TenantView:
+        """Replace the whole quota (None: no limit on that resource); audited when it changes."""
+        with self.session() as session:
+            row = self._tenant_row(session, tenant)
+            before = _limits(row.quota)
+            if before != limits:
+                if row.quota is None:
+                    row.quota = QuotaRow()
+                for name in QUOTA_FIELDS:
+                    setattr(row.quota, name, getattr(limits, name))
+                session.add(
+                    _audit_row(
+                        actor,
+                        "quota.set",
+                        tenant,
+                        {
+                            "quota": {n: getattr(limits, n) for n in QUOTA_FIELDS},
+                            "previous": {n: getattr(before, n) for n in QUOTA_FIELDS},
+                        },
+                    )
+                )
+            session.flush()
+            return _view(row)
+
+    def set_allowed_profiles(
+        self, tenant: str, profiles: tuple[str, ...] | None, actor: str
+    ) -> TenantView:
+        """Allow exactly ``profiles`` in ``tenant`` (None: every profile); audited on change."""
+        with self.session() as session:
+            row = self._tenant_row(session, tenant)
+            before = None if row.all_profiles else sorted(p.profile for p in row.profiles)
+            after = None if profiles is None else sorted(set(profiles))
+            if before != after:
+                row.all_profiles = after is None
+                row.profiles = [TenantProfileRow(profile=p) for p in (after or ())]
+                session.add(
+                    _audit_row(
+                        actor,
+                        "profiles.set",
+                        tenant,
+                        {"allowed_profiles": after, "previous": before},
+                    )
+                )
+            session.flush()
+            return _view(row)
+
+    def add_manual_member(self, tenant: str, username: str, role: str, actor: str) -> MemberView:
+        """Add the console/API membership (source ``manual``) of ``username``.
+
+        ManualMembershipExists when there already is one: the caller should change
+        its role instead. Memberships from other sources are left as they are.
+        """
+        _check_role(role)
+        try:
+            with self.session() as session:
+                tenant_id = self._tenant_id(session, tenant)
+                if self._manual_row(session, tenant_id, username) is not None:
+                    member = self._member(session, tenant_id, username)
+                    assert member is not None
+                    raise ManualMembershipExists(member)
+                session.add(
+                    MembershipRow(
+                        tenant_id=tenant_id, username=username, role=role, source="manual"
+                    )
+                )
+                session.add(
+                    _audit_row(
+                        actor,
+                        "membership.add",
+                        f"{tenant}/{username}",
+                        {"role": role, "source": "manual"},
+                    )
+                )
+                session.flush()
+                member = self._member(session, tenant_id, username)
+        except IntegrityError:
+            # a concurrent add of the same membership won the race
+            existing = self.member(tenant, username)
+            if existing is None:  # pragma: no cover - it was just there
+                raise
+            raise ManualMembershipExists(existing) from None
+        assert member is not None
+        return member
+
+    def set_manual_role(self, tenant: str, username: str, role: str, actor: str) -> MemberView:
+        """Change the role of ``username``'s manual membership.
+
+        MemberNotFound when the user is not in the tenant at all;
+        NotManualMembership when only the config or a directory puts them there.
+        """
+        _check_role(role)
+        with self.session() as session:
+            tenant_id = self._tenant_id(session, tenant)
+            row = self._manual_row(session, tenant_id, username)
+            if row is None:
+                raise self._not_manual(session, tenant_id, tenant, username)
+            if row.role != role:
+                session.add(
+                    _audit_row(
+                        actor,
+                        "membership.change",
+                        f"{tenant}/{username}",
+                        {"role": role, "previous": row.role, "source": "manual"},
+                    )
+                )
+                row.role = role
+            session.flush()
+            member = self._member(session, tenant_id, username)
+        assert member is not None
+        return member
+
+    def remove_manual_member(self, tenant: str, username: str, actor: str) -> MemberView | None:
+        """Remove ``username``'s manual membership; returns what remains from other sources
+        (None: the user is no longer in the tenant). Same errors as ``set_manual_role``."""
+        with self.session() as session:
+            tenant_id = self._tenant_id(session, tenant)
+            row = self._manual_row(session, tenant_id, username)
+            if row is None:
+                raise self._not_manual(session, tenant_id, tenant, username)
+            session.add(
+                _audit_row(
+                    actor,
+                    "membership.remove",
+                    f"{tenant}/{username}",
+                    {"role": row.role, "source": "manual"},
+                )
+            )
+            session.delete(row)
+            session.flush()
+            return self._member(session, tenant_id, username)
+
+    def _not_manual(
+        self, session: Session, tenant_id: int, tenant: str, username: str
+    ) -> Exception:
+        member = self._member(session, tenant_id, username)
+        if member is None:
+            return MemberNotFound(f"{tenant}/{username}")
+        return NotManualMembership(member)
 
     def seed(self, config: PlatformConfig, actor: str = "config") -> list[SeedDecision]:
         """Seed tenants from the config (idempotent; see hub.tenancy.seed for the rules)."""
