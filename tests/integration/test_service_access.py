@@ -16,6 +16,7 @@ denied call gets. Nothing may answer 5xx.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +29,6 @@ from hub.service.api.routes import ROUTES
 from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG, PASSWORDS, PROXY_MISSING
 from tests.integration.hubrunner import Browser, RunningHub, write_hub
-from tests.integration.test_service_api import api_url, token_of
-from tests.integration.test_service_usage import wait_for_service
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +118,28 @@ TABLE: dict[tuple[str, str], Row] = {
 }
 
 ALLOWED_ERRORS = {404, 409, 422}  # about the object or the body, after the policy let it in
+
+
+def api_url(hub: RunningHub, path: str) -> str:
+    return hub.url + "services/tenanthub/api/v1/" + path.lstrip("/")
+
+
+def token_of(browser: Browser) -> str:
+    made = browser.api("POST", f"users/{browser.user}/tokens", json={"note": "access test"})
+    assert made.status_code == 201, made.text
+    return str(made.json()["token"])
+
+
+def wait_for_service(hub: RunningHub, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the tenanthub service did not come up:\n" + hub.log()[-3000:])
 
 
 @dataclass
