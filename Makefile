@@ -56,7 +56,9 @@ k8s-up: system-deps-test install
 k8s-down:
 	tests/k8s/cluster.sh down
 
-install: $(VENV)/.installed $(CACHE)/npm/node_modules/.bin/configurable-http-proxy
+CONSOLE_VENDOR := hub/service/console/static/vendor
+install: $(VENV)/.installed $(CACHE)/npm/node_modules/.bin/configurable-http-proxy \
+  $(CONSOLE_VENDOR)/chart.umd.min.js
 
 $(VENV)/.installed: pyproject.toml
 	scripts/install-python.sh $(PYTHON) $(VENV)
@@ -64,6 +66,13 @@ $(VENV)/.installed: pyproject.toml
 
 $(CACHE)/npm/node_modules/.bin/configurable-http-proxy:
 	scripts/install-npm.sh $(CACHE)/npm
+
+# the console's chart library: Chart.js's prebuilt bundle from npm, copied next to the
+# console's own static files, so the service serves it (no CDN at run time; not in git)
+$(CONSOLE_VENDOR)/chart.umd.min.js: scripts/install-npm.sh
+	scripts/install-npm.sh $(CACHE)/npm
+	mkdir -p $(@D)
+	cp $(CACHE)/npm/node_modules/chart.js/dist/chart.umd.min.js $@
 
 system-deps:
 	scripts/install-system.sh demo

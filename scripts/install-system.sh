@@ -4,7 +4,9 @@
 #   install-system.sh test   plus what the tests need: PostgreSQL server, docker.io, slapd +
 #                            ldap-utils (tests/services/slapd.py), and what tests/k8s/cluster.sh
 #                            needs to build and run the Kubernetes test cluster (Go, etcd, build
-#                            tools; cluster.sh can install them itself too)
+#                            tools; cluster.sh can install them itself too), and Chromium for
+#                            the console's browser tests (tests/browser, Playwright drives
+#                            /usr/bin/chromium; Playwright's own browser download is not used)
 #
 # slapd is installed on its own, never left running as a system service: the tests start
 # their own slapd on a loopback port with a throwaway config and database. Debian's postinst
@@ -28,6 +30,7 @@ if [[ "$purpose" == test ]]; then
   need_pkg slapd
   need_pkg ldap-utils
   [[ -x /usr/sbin/dockerd ]] || docker info >/dev/null 2>&1 || packages+=(docker.io)
+  [[ -x /usr/bin/chromium ]] || packages+=(chromium)
   # the Kubernetes test tier: keep in step with install_packages in tests/k8s/cluster.sh
   for pkg in golang-go etcd-server rsync jq dpkg-dev gcc libc6-dev \
     golang-github-modern-go-reflect2-dev openssl curl; do
