@@ -19,6 +19,7 @@ from tornado.httpserver import HTTPServer
 from hub.app.context import config_path_from_env, get_context
 from hub.app.proxy import secret_file
 from hub.service.app import make_app
+from hub.service.console import console_handlers
 from hub.service.context import ServiceContext
 from hub.service.hub_client import HubClient
 from hub.service.sampler import UsageSampler
@@ -32,7 +33,7 @@ async def serve() -> None:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/tenanthub/")
     secret = secret_file(platform.data_dir / "secrets" / "tenanthub-service-cookie-secret")
     service = ServiceContext(platform=platform, hub=HubClient())
-    app = make_app(service, prefix, secret.encode())
+    app = make_app(service, prefix, secret.encode(), extra=console_handlers(prefix, service))
     server = HTTPServer(
         app, max_body_size=platform.config.service.max_body_bytes + 4096, xheaders=True
     )
