@@ -14,6 +14,9 @@ from hub.service.api.framework import ApiModel
 MAX_CPU_MILLIS = 100_000 * 1000
 MAX_BYTES = 2**60  # 1 EiB
 MAX_COUNT = 100_000
+#: a memory or storage quota below this is a missing unit (``16`` meant as ``16Gi``)
+MIN_BYTES = 2**20  # 1 MiB
+BINARY_SUFFIXES = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
 
 Role = Literal["member", "admin"]
 
@@ -33,7 +36,13 @@ class QuotaIn(ApiModel):
     def _cpu_bound(cls, value: str | None) -> str | None:
         from hub.config.quantities import parse_cpu_millis
 
-        if value is not None and parse_cpu_millis(value) > MAX_CPU_MILLIS:
+        if value is None:
+            return value
+        if value.strip().endswith(BINARY_SUFFIXES):
+            raise ValueError(
+                f"{value} uses a byte unit; CPU is counted in cores or millicores (8, 500m)"
+            )
+        if parse_cpu_millis(value) > MAX_CPU_MILLIS:
             raise ValueError(f"{value} CPUs is more than any tenant can get (at most 100000)")
         return value
 
@@ -42,8 +51,16 @@ class QuotaIn(ApiModel):
     def _bytes_bound(cls, value: str | None) -> str | None:
         from hub.config.quantities import parse_bytes
 
-        if value is not None and parse_bytes(value) > MAX_BYTES:
+        if value is None:
+            return value
+        amount = parse_bytes(value)
+        if amount > MAX_BYTES:
             raise ValueError(f"{value} is more than any tenant can get (at most 1Ei)")
+        if 0 < amount < MIN_BYTES:
+            raise ValueError(
+                f"{value} is {amount} bytes, surely not what you meant: write the unit "
+                "(e.g. 16Gi), or 0 for none at all"
+            )
         return value
 
 
@@ -99,15 +116,33 @@ class TenantDeleteIn(ApiModel):
 
 class TenantDeleted(BaseModel):
     tenant: str
-    removed: dict[str, int]
-    data_kept: str = Field(description="Where the tenant's files stay")
+    removed: dict[str, int] = Field(description="Database rows that went: memberships, profiles")
+    data_kept: str = Field(description="Where the tenant's files stay (nothing was deleted there)")
+    kept: list[str] = Field(description="Each place that still holds the tenant's data")
+    still_in_config: bool = Field(
+        description="The config file still lists the tenant: the next hub start creates it again"
+    )
+    warning: str | None = Field(None, description="What to do about still_in_config")
 
 
 class MemberOut(BaseModel):
     user: str
-    role: Role
+    role: Role = Field(description="The effective role: the highest over all sources")
     sources: list[str] = Field(
         description="Where the membership comes from: config, ldap, oauth, manual"
+    )
+    source_roles: dict[str, Role] = Field(
+        default_factory=dict,
+        description="The role each source gives; the API changes only the 'manual' one",
+    )
+
+
+class MemberRemoved(BaseModel):
+    tenant: str
+    user: str
+    removed_source: Literal["manual"] = "manual"
+    remaining: MemberOut | None = Field(
+        description="The membership left from other sources (config, ldap, oauth); null: none"
     )
 
 
@@ -127,7 +162,16 @@ class ProfilesIn(ApiModel):
 class ProfileOut(BaseModel):
     name: str
     display_name: str
-    allowed: bool
+    allowed: bool = Field(
+        description="Members of the tenant may pick it (the tenant allows it and the "
+        "profile is not limited to other tenants)"
+    )
+
+
+class ProfilesOut(BaseModel):
+    tenant: str
+    allowed_profiles: list[str] | None = Field(description="null: every profile")
+    profiles: list[ProfileOut]
 
 
 class ServerOut(BaseModel):
@@ -138,6 +182,15 @@ class ServerOut(BaseModel):
     pending: str | None
     started: str | None
     last_activity: str | None
+
+
+class ServerStopped(BaseModel):
+    tenant: str
+    user: str
+    server: str = Field(description="'' for the default server")
+    state: Literal["stopping", "stopped"] = Field(
+        description="stopped: gone already; stopping: the hub is stopping it (poll the list)"
+    )
 
 
 class AuditOut(BaseModel):

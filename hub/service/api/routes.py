@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from hub.service.api import tenants, usage
+from hub.service.api import audit, members, profiles, quotas, servers, tenants, usage
 from hub.service.api.framework import Route
 
 ROUTES: list[Route] = [
     *tenants.ROUTES,
+    *members.ROUTES,
+    *quotas.ROUTES,
+    *profiles.ROUTES,
     *usage.ROUTES,
+    *servers.ROUTES,
+    *audit.ROUTES,
 ]
 
 

@@ -1,15 +1,40 @@
-"""Tenants: list, read, create (and who am I)."""
+"""Tenants: list, read, create, rename, delete (and who am I).
+
+Deleting removes the tenant's database rows only (memberships, quota, allowed
+profiles); its data stays where the backend keeps it and the answer says
+where. A deleted tenant that the config file still lists is created again
+from the config at the next hub start (``hub.tenancy.seed``): the answer says
+that too, so it never comes back as a surprise.
+"""
 
 from __future__ import annotations
 
-from hub.config.schema import Quota
+import logging
+
+from hub.config.loader import load_config
+from hub.config.schema import PlatformConfig, Quota
+from hub.service.api.calls import from_hub, in_tenant, require_tenant
 from hub.service.api.convert import tenant_out
+from hub.service.api.data_kept import data_kept_sentence, kept_locations, reseed_warning
 from hub.service.api.framework import ApiError, Call, Page, Route, not_yours
-from hub.service.api.models import TenantIn, TenantOut, WhoAmI
+from hub.service.api.models import (
+    TenantDeleted,
+    TenantDeleteIn,
+    TenantIn,
+    TenantOut,
+    TenantPatch,
+    WhoAmI,
+)
+from hub.service.api.profiles import allowed_profiles_problem
+from hub.service.hub_client import HubClient
 from hub.service.policy import Permission
+from hub.tenancy.names import group_for
 from hub.tenancy.quota import QuotaLimits
 from hub.tenancy.seed import TenantSpec
 from hub.tenancy.store import TenantExists
+from hub.tenancy.tenant_removal import remove_tenant, still_in_config
+
+log = logging.getLogger("tenanthub.service")
 
 
 async def whoami(call: Call) -> WhoAmI:
@@ -43,12 +68,9 @@ async def get_tenant(call: Call) -> TenantOut:
 async def create_tenant(call: Call) -> TenantOut:
     body: TenantIn = call.body
     platform = call.service.platform
-    known = {p.name for p in platform.config.profiles}
-    unknown = sorted(set(body.allowed_profiles or ()) - known)
-    if unknown:
-        raise ApiError(
-            422, f"Unknown profiles {unknown}; the platform has {sorted(known) or 'none'}."
-        )
+    problem = allowed_profiles_problem(platform.config.profiles, body.name, body.allowed_profiles)
+    if problem:
+        raise ApiError(422, problem)
     spec = TenantSpec(
         name=body.name,
         display_name=body.display_name or body.name,
@@ -68,6 +90,82 @@ async def create_tenant(call: Call) -> TenantOut:
     return await get_tenant(call)
 
 
+async def update_tenant(call: Call) -> TenantOut:
+    body: TenantPatch = call.body
+    platform = call.service.platform
+    if body.display_name is not None:
+        await in_tenant(
+            call, platform.store.set_display_name, call.tenant, body.display_name, call.actor.name
+        )
+    return await get_tenant(call)
+
+
+def current_config(path: object, loaded: PlatformConfig) -> PlatformConfig:
+    """The config file as the next hub start will read it; the loaded one if it is unreadable."""
+    try:
+        return load_config(str(path)) if path else loaded
+    except Exception:  # an invalid file stops the next start anyway; say what we know
+        return loaded
+
+
+async def delete_tenant(call: Call) -> TenantDeleted:
+    body: TenantDeleteIn = call.body
+    tenant = call.tenant
+    if body.confirm != tenant:
+        raise ApiError(
+            422,
+            f"Deleting tenant {tenant!r} removes its members, quota and profiles; to confirm, "
+            f'repeat its name exactly: {{"confirm": "{tenant}"}}.',
+        )
+    platform = call.service.platform
+    hub: HubClient = call.service.hub
+    await require_tenant(call)
+    running = [s for s in await from_hub(hub.active_servers()) if s.tenant == tenant]
+    if running:
+        names = ", ".join(sorted(f"{s.user}/{s.name}" if s.name else s.user for s in running))
+        raise ApiError(
+            409,
+            f"Tenant {tenant!r} still has {len(running)} running server(s) ({names}); stop them "
+            f"first (DELETE /tenants/{tenant}/servers/<user>), then delete the tenant.",
+        )
+    gone = await in_tenant(call, remove_tenant, platform.store, tenant, call.actor.name)
+    await empty_hub_group(hub, tenant)
+    config = await platform.run(current_config, platform.config_path, platform.config)
+    places = kept_locations(
+        tenant,
+        gone.storage,
+        config.backend.kind,
+        platform.data_dir,
+        config.backend.kubernetes.namespace_prefix,
+    )
+    again = still_in_config(config, tenant)
+    return TenantDeleted(
+        tenant=tenant,
+        removed=gone.removed,
+        data_kept=data_kept_sentence(tenant, places),
+        kept=places,
+        still_in_config=again,
+        warning=reseed_warning(tenant, str(platform.config_path or "the config file"))
+        if again
+        else None,
+    )
+
+
+async def empty_hub_group(hub: HubClient, tenant: str) -> None:
+    """Take everyone out of the tenant's JupyterHub group, so the group-filtered scopes of
+    its (former) tenant admins reach nobody from now on. Best effort: the DB is the truth
+    and every user's next login or auth refresh syncs their groups anyway."""
+    group = group_for(tenant)
+    try:
+        users = await hub.group_users(group)
+        if users:
+            await hub.remove_group_users(group, users)
+    except Exception as exc:
+        log.warning(
+            "tenant %s deleted, but its hub group %s was not emptied: %s", tenant, group, exc
+        )
+
+
 ROUTES = [
     Route("GET", "/me", Permission.WHOAMI, whoami, "Who the caller is and their tenant roles",
           response=WhoAmI),
@@ -79,4 +177,11 @@ ROUTES = [
           body=TenantIn, response=TenantOut, status=201),
     Route("GET", "/tenants/{tenant}", Permission.TENANT_READ, get_tenant, "One tenant",
           response=TenantOut),
+    Route("PATCH", "/tenants/{tenant}", Permission.TENANT_UPDATE, update_tenant,
+          "Change a tenant's display name (its name, and so its namespace, never changes)",
+          body=TenantPatch, response=TenantOut),
+    Route("DELETE", "/tenants/{tenant}", Permission.TENANT_DELETE, delete_tenant,
+          "Delete a tenant's members, quota and profiles (body: the name again); its data "
+          "stays, and a tenant still in the config file is created again at the next start",
+          body=TenantDeleteIn, response=TenantDeleted),
 ]  # fmt: skip
