@@ -31,6 +31,13 @@ class QuotaIn(ApiModel):
     storage: ByteQuantity | None = Field(None, description="Requested storage, e.g. 500Gi.")
     running_jobs: int | None = Field(None, ge=0, le=MAX_COUNT)
 
+    @field_validator("gpu", "servers", "running_jobs", mode="before")
+    @classmethod
+    def _count_not_bool(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number (or null for no limit), not true/false")
+        return value
+
     @field_validator("cpu")
     @classmethod
     def _cpu_bound(cls, value: str | None) -> str | None:
