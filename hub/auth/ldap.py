@@ -392,5 +392,5 @@ class TenantLDAPAuthenticator(TenantAuthMixin, DirectoryLDAPAuthenticator):
         groups = (auth_model.get("auth_state") or {}).get(GROUPS_KEY)
         return None if groups is None else list(groups)
 
-    def admin_groups(self) -> list[str]:
+    def platform_admin_group_names(self) -> list[str]:
         return list(self.directory_admin_groups)

@@ -262,13 +262,13 @@ class TenantOAuthenticator(TenantAuthMixin, GenericOAuthenticator):
         Unicode(),
         config=True,
         help="Provider groups whose members are platform admins (JupyterHub admins). "
-        "Named so because TenantAuthMixin.admin_groups() is the hook that returns them, "
-        "which hides oauthenticator's own admin_groups trait.",
+        "TenantHub decides admin itself at every login (set from auth.oauth.admin_groups); "
+        "oauthenticator's own admin_groups trait is left unset.",
     )
 
     # -------------------------------------------------------------- TenantAuthMixin hooks
 
-    def admin_groups(self) -> list[str]:
+    def platform_admin_group_names(self) -> list[str]:
         return sorted(self.platform_admin_groups)
 
     async def directory_groups(self, auth_model: dict[str, Any]) -> list[str] | None:
@@ -312,11 +312,10 @@ class TenantOAuthenticator(TenantAuthMixin, GenericOAuthenticator):
     async def _apply_managed_groups(self, auth_model: dict[str, Any]) -> dict[str, Any]:
         """Leave groups and admin to TenantAuthMixin.
 
-        Upstream sets the raw provider groups and applies its ``admin_groups``
-        trait here. In this class ``admin_groups`` is the mixin's method, so
-        upstream's code would fail on it, and the mixin sets both the tenant
-        groups and the admin status anyway (tests/unit/test_auth_oauth.py
-        checks that upstream still calls this method).
+        Upstream makes the raw provider groups JupyterHub's groups here (and
+        applies its ``admin_groups`` trait); TenantHub's JupyterHub groups are the
+        tenant groups, and the mixin sets them and the admin status at every login
+        (tests/unit/test_auth_oauth.py checks that upstream still calls this method).
         """
         return auth_model
 

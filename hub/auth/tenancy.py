@@ -70,7 +70,7 @@ class TenantAuthMixin(HasTraits):
         """The directory's groups of this user; None when there is no directory (native)."""
         return None
 
-    def admin_groups(self) -> list[str]:
+    def platform_admin_group_names(self) -> list[str]:
         """Directory groups whose members are platform admins."""
         return []
 
@@ -110,7 +110,7 @@ class TenantAuthMixin(HasTraits):
                     sorted(changes.changed) or "-",
                     changes.removed or "-",
                 )
-            admin_groups = self.admin_groups()
+            admin_groups = self.platform_admin_group_names()
             if admin_groups:
                 auth_model["admin"] = is_in_any(groups, admin_groups) or (
                     username in platform.config.auth.admin_users

@@ -267,7 +267,7 @@ async def test_groups_come_from_this_logins_auth_state_only() -> None:
     # refresh_user has no fresh lookup: unknown, so nothing is synced
     assert await auth.directory_groups({"name": "a"}) is None
     assert await auth.directory_groups({"name": "a", "auth_state": {GROUPS_KEY: None}}) is None
-    assert auth.admin_groups() == ["hub-admins"]
+    assert auth.platform_admin_group_names() == ["hub-admins"]
     assert TenantLDAPAuthenticator.membership_source == "ldap"
 
 

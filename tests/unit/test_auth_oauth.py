@@ -175,7 +175,7 @@ def test_traits_set_pkce_auth_state_refresh_and_the_claim_path(
     # they configure a real authenticator (names, types, upstream's manage_groups checks)
     auth = TenantOAuthenticator(config=Config(traits))
     assert auth.enable_pkce and auth.enable_auth_state and auth.manage_groups
-    assert auth.admin_groups() == ["platform-admins"]
+    assert auth.platform_admin_group_names() == ["platform-admins"]
 
 
 def test_without_allowed_groups_anyone_the_provider_signs_in_may_enter(tmp_path: Path) -> None:
@@ -304,15 +304,12 @@ async def test_upstreams_unknown_admin_status_is_dropped_so_the_mixin_keeps_jupy
 # ----------------------------------------------------------------------------- upstream facts
 
 
-def test_the_mixin_hook_hides_oauthenticators_admin_groups_trait() -> None:
-    """Why ``platform_admin_groups`` and the ``_apply_managed_groups`` override exist.
-
-    If TenantAuthMixin renames its ``admin_groups()`` hook this fails: then use
-    upstream's ``admin_groups`` trait and drop both.
-    """
-    assert "admin_groups" not in TenantOAuthenticator.class_traits()
-    assert "admin_groups" in OAuthenticator.class_traits()
+def test_upstream_still_applies_provider_groups_where_tenanthub_overrides_it() -> None:
+    """Why the ``_apply_managed_groups`` override exists: upstream would make the raw
+    provider groups JupyterHub's groups (and apply its own ``admin_groups``), replacing
+    the tenant groups. If upstream stops calling it there, revisit the override."""
     assert "_apply_managed_groups" in inspect.getsource(OAuthenticator._token_to_auth_model)
+    assert "admin_groups" in OAuthenticator.class_traits()
 
 
 def test_jupyterhub_still_needs_the_refresh_shim() -> None:
