@@ -40,6 +40,11 @@ def server_label(user: str, name: str) -> str:
     return f"server {name!r} of {user!r}" if name else f"the default server of {user!r}"
 
 
+def capitalized(text: str) -> str:
+    """``str.capitalize`` would lower-case the user name inside."""
+    return text[:1].upper() + text[1:]
+
+
 async def list_servers(call: Call) -> Page[ServerOut]:
     await require_tenant(call)
     hub: HubClient = call.service.hub
@@ -60,8 +65,8 @@ async def stop_server(call: Call) -> ServerStopped:
     if not any(s.user == user and s.name == name for s in running):
         raise ApiError(
             404,
-            f"No {server_label(user, name)} runs in tenant {call.tenant!r}; "
-            f"GET /tenants/{call.tenant}/servers lists those that do.",
+            f"{capitalized(server_label(user, name))} is not running in tenant "
+            f"{call.tenant!r}; GET /tenants/{call.tenant}/servers lists those that are.",
         )
     try:
         state = await from_hub(hub.stop(user, name))
@@ -70,7 +75,7 @@ async def stop_server(call: Call) -> ServerStopped:
             409, f"The hub will not stop {server_label(user, name)} now: {exc.message}"
         ) from None
     if state is None:  # gone between the list and the stop
-        raise ApiError(404, f"{server_label(user, name).capitalize()} is no longer running.")
+        raise ApiError(404, f"{capitalized(server_label(user, name))} is no longer running.")
     platform = call.service.platform
     await platform.run(
         platform.store.audit,
