@@ -22,6 +22,7 @@ from hub.service.app import make_app
 from hub.service.console import console_handlers
 from hub.service.context import ServiceContext
 from hub.service.hub_client import HubClient
+from hub.service.lifecycle import stop_when_parent_exits
 from hub.service.sampler import UsageSampler
 
 log = logging.getLogger("tenanthub.service")
@@ -44,8 +45,10 @@ async def serve() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     sampler = asyncio.create_task(UsageSampler(service).run(stop))
+    watch = asyncio.create_task(stop_when_parent_exits(stop))
     await stop.wait()
     server.stop()
+    watch.cancel()
     sampler.cancel()  # a tick in flight is history nobody waits for
     with contextlib.suppress(asyncio.CancelledError):
         await sampler
