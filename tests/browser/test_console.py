@@ -95,6 +95,9 @@ def test_platform_admin_creates_tenant_sets_quota_sees_bars_and_charts(hub, page
     sign_in(page, hub, "admin")
     assert page.url == console_url(hub)
     assert listed(page) == ["nlp", "vision"]
+    # the hub's Services menu links to the service's root, which leads here
+    page.goto(hub.url + "services/tenanthub/")
+    assert page.url == console_url(hub)
     # JupyterHub's own stylesheet and navigation bar
     assert page.evaluate(
         "[...document.styleSheets].some(s => s.cssRules.length > 100"

@@ -4,6 +4,8 @@ back to form fields, chart series. The browser tests show the same on real pages
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub.service.api.models import (
     QuotaOut,
     ResourceUsage,
@@ -13,6 +15,7 @@ from hub.service.api.models import (
     UsagePoint,
 )
 from hub.service.console import views
+from hub.service.console.handlers import Section
 from hub.service.policy import Actor
 
 GIB = 2**30
@@ -191,3 +194,46 @@ def test_chart_series_in_display_units():
         "Running jobs": [0],
     }
     assert views.time_label("2026-11-23T14:05:00+00:00", "7d") == "11-23 14:05"
+
+
+def test_without_the_chart_library_the_service_logs_it_and_the_page_says_so(tmp_path, caplog):
+    from hub.service.console.handlers import Console
+
+    (tmp_path / "console.js").write_text("")
+    with caplog.at_level("ERROR", logger="tenanthub.service"):
+        console = Console(service=None, prefix="/services/tenanthub/", static_dir=tmp_path)
+    assert console.charts is False
+    assert "chart library is missing" in caplog.text and "make install" in caplog.text
+    info = tenant("geo", "platform-admin")
+    html = console.env.get_template("tenant.html").render(
+        **page_namespace(console, chart_library=console.charts),
+        tenant=info, bars=views.bars(None, info.quota), usage=Section(), members=Section(error="x"),
+        profiles=Section(error="x"), servers=Section(error="x"), charts=[],
+        platform_admin=True, quota_form=views.quota_form(info.quota), quota_errors={},
+        quota_error=None, member_form={}, member_error=None, profiles_error=None,
+        servers_error=None,
+    )  # fmt: skip
+    assert 'id="charts-missing"' in html and "make install" in html
+    assert "chart.umd.min.js" not in html  # no script tag for a file that is not there
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "chart.umd.min.js").write_text("/* Chart.js */")
+    assert Console(service=None, prefix="/services/tenanthub/", static_dir=tmp_path).charts
+
+
+def page_namespace(console: Any, **values: object) -> dict[str, object]:
+    """What ``ConsoleHandler.namespace`` gives every template, for rendering without a hub."""
+    return {
+        "user": {"name": "admin", "admin": True},
+        "hub_prefix": "/hub/",
+        "console_url": "/services/tenanthub/console",
+        "service_name": "tenanthub",
+        "service_url": "/services/tenanthub/",
+        "static_url": console.static_url,
+        "hub_static": "/hub/static/",
+        "done": None,
+        "status": 200,
+        "xsrf_token": "token",
+        "quote": str,
+        "resources": views.RESOURCES,
+        **values,
+    }
