@@ -95,7 +95,9 @@ def platform_service(platform: PlatformContext, service: dict[str, Any]) -> dict
 
     ``oauth_client_allowed_scopes``: a user's OAuth token for the service carries at
     most the platform admin scope (when the user has it) besides the hub's identity
-    scopes; ``display``: listed in the hub's Services menu.
+    scopes; ``oauth_no_confirm``: the platform's own console asks no consent (it is
+    part of the platform, like the hub's admin page); ``display``: listed in the hub's
+    Services menu.
     """
     return {
         **service,
@@ -103,6 +105,8 @@ def platform_service(platform: PlatformContext, service: dict[str, Any]) -> dict
         "command": [sys.executable, "-m", "hub.service"],
         "environment": {"TENANTHUB_CONFIG": str(platform.config_path or "")},
         "oauth_client_allowed_scopes": [PLATFORM_ADMIN_SCOPE],
+        # TenantHub's own service: no "Authorize" page between the hub and its console
+        "oauth_no_confirm": True,
         "display": True,
     }
 
