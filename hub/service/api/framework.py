@@ -22,6 +22,9 @@ from hub.service.policy import Actor, Permission
 API_PREFIX = "api/v1"
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
+#: no list is anywhere near this long; a larger offset is a mistake, and past 2**63 the
+#: database itself fails (SQLite and PostgreSQL OFFSET are 64-bit), so it is refused up front
+MAX_OFFSET = 2**31 - 1
 
 T = TypeVar("T")
 
@@ -94,6 +97,15 @@ class Call:
 
 Operation = Callable[[Call], Awaitable[Any]]
 
+
+@dataclass(frozen=True)
+class QueryParam:
+    """A documented query parameter; ``values`` lists the only accepted ones (an enum)."""
+
+    description: str
+    values: tuple[str, ...] = ()
+
+
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 #: what a path parameter may match: tenant and profile names are DNS labels, usernames
 #: are JupyterHub's (no slash); anything else never reaches an operation
@@ -111,7 +123,8 @@ class Route:
     response: Any = None  # a pydantic model (or Page[...]); None: 204 No Content
     status: int = 200
     paged: bool = False
-    query: Mapping[str, str] = field(default_factory=dict)  # extra query params -> description
+    #: extra query parameters: name -> description, or a QueryParam with its allowed values
+    query: Mapping[str, str | QueryParam] = field(default_factory=dict)
 
     @property
     def tenant_scoped(self) -> bool:
@@ -135,6 +148,6 @@ def paging_from(query: Mapping[str, str]) -> Paging:
         raise ApiError(400, "limit and offset must be whole numbers") from None
     if not 1 <= limit <= MAX_PAGE:
         raise ApiError(400, f"limit must be between 1 and {MAX_PAGE}, not {limit}")
-    if offset < 0:
-        raise ApiError(400, f"offset must not be negative, not {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ApiError(400, f"offset must be between 0 and {MAX_OFFSET}, not {offset}")
     return Paging(limit, offset)

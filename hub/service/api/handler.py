@@ -33,10 +33,27 @@ def to_json(value: Any) -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
+    """The body of a route that takes one: a JSON object. An absent or ``null`` body is
+    refused, not read as ``{}``: for ``PUT .../quota`` an empty object means "no limits at
+    all", which a request that lost its body must not set by accident."""
+    if not raw.strip():
+        raise ApiError(
+            422,
+            "This request needs a JSON body (an object); the OpenAPI document lists its fields.",
+            errors=[{"path": "(body)", "message": "a JSON object is required"}],
+        )
     try:
-        return json.loads(raw or b"{}")
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(
+            422,
+            f"The request body must be a JSON object, not {type(body).__name__}; "
+            "the OpenAPI document lists its fields.",
+            errors=[{"path": "(body)", "message": "must be a JSON object"}],
+        )
+    return body
 
 
 async def dispatch(

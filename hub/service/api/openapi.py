@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from hub.service.api.framework import ErrorOut, Route
+from hub.service.api.framework import MAX_OFFSET, MAX_PAGE, ErrorOut, QueryParam, Route
 from hub.service.policy import REQUIRED
 
 ERROR_STATUSES = {
@@ -15,9 +15,32 @@ ERROR_STATUSES = {
     "401": "Not signed in",
     "403": "Signed in, but not allowed",
     "404": "No such resource, or not yours to see",
+    "409": "Conflicts with the current state (exists already, still in use, managed elsewhere)",
     "413": "Body too large",
-    "422": "Invalid body",
+    "422": "Invalid body or query parameter",
 }
+
+
+def query_parameter(name: str, spec: str | QueryParam) -> dict[str, Any]:
+    """One extra query parameter: a string, or one of its allowed values."""
+    param = spec if isinstance(spec, QueryParam) else QueryParam(spec)
+    schema: dict[str, Any] = {"type": "string"}
+    if param.values:
+        schema["enum"] = list(param.values)
+    return {"name": name, "in": "query", "description": param.description, "schema": schema}
+
+
+def error_statuses(route: Route) -> list[str]:
+    """The error statuses a route can answer: 409 needs a change of state; 413 a body;
+    422 a body or a query parameter the operation checks (paging problems are 400s)."""
+    statuses = ["400", "401", "403", "404"]
+    if route.method != "GET":
+        statuses.append("409")
+    if route.body is not None:
+        statuses.append("413")
+    if route.body is not None or route.query:
+        statuses.append("422")
+    return statuses
 
 
 def openapi_document(routes: list[Route], server_url: str, version: str) -> dict[str, Any]:
@@ -52,19 +75,15 @@ def openapi_document(routes: list[Route], server_url: str, version: str) -> dict
                 {
                     "name": "limit",
                     "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                 },
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-            ]
-        for name, description in route.query.items():
-            op["parameters"].append(
                 {
-                    "name": name,
+                    "name": "offset",
                     "in": "query",
-                    "description": description,
-                    "schema": {"type": "string"},
-                }
-            )
+                    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                },
+            ]
+        op["parameters"] += [query_parameter(n, spec) for n, spec in route.query.items()]
         if route.body is not None:
             op["requestBody"] = {
                 "required": True,
@@ -80,13 +99,9 @@ def openapi_document(routes: list[Route], server_url: str, version: str) -> dict
                 },
             }
         error_ref = refs[(ErrorOut, "serialization")]
-        for status, description in ERROR_STATUSES.items():
-            if status == "422" and route.body is None:
-                continue
-            if status == "413" and route.body is None:
-                continue
+        for status in error_statuses(route):
             op["responses"][status] = {
-                "description": description,
+                "description": ERROR_STATUSES[status],
                 "content": {"application/json": {"schema": error_ref}},
             }
         paths.setdefault(route.path, {})[route.method.lower()] = op
