@@ -10,6 +10,7 @@ tenanthub k8s provision --config FILE [--tenant T] [--every SECONDS]
 tenanthub k8s rbac [--namespace NS] [--service-account SA]   the hub's exact permissions
 tenanthub k8s delete-tenant --config FILE TENANT --confirm TENANT
                                  the Kubernetes objects of the config's tenants, as YAML
+tenanthub tenant|quota|member|usage ...   over the platform API (see hub/cli_api.py)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hub import cli_api
 from hub.config.loader import ConfigError, json_schema, load_config
 from hub.config.schema import PlatformConfig
 
@@ -355,7 +357,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     k8s_delete.add_argument("tenant")
     k8s_delete.add_argument("--config", required=True, metavar="FILE", help="tenanthub.yaml")
     k8s_delete.add_argument("--confirm", metavar="TENANT", help="the tenant's name, repeated")
+    cli_api.add_commands(sub)  # tenant, quota, member, usage: over the platform API
     args = parser.parse_args(argv)
+
+    if getattr(args, "api_command", None) is not None:
+        return cli_api.run(args)
 
     if args.command == "config" and args.action == "validate":
         return _validate(args.file)
