@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from hub.service.api.framework import ApiError, Call, Page, Route, not_yours
+from hub.service.api.framework import ApiError, Call, Page, QueryParam, Route, not_yours
 from hub.service.api.models import UsageHistoryOut, UsageOut, UsagePoint
 from hub.service.policy import Permission
 from hub.service.usage import (
@@ -117,7 +117,7 @@ ROUTES = [
     Route("GET", "/tenants/{tenant}/usage/history", Permission.USAGE_READ, tenant_usage_history,
           "The tenant's recorded usage over a window, at most 300 points (peak per point)",
           response=UsageHistoryOut,
-          query={"window": "24h (default) or 7d"}),
+          query={"window": QueryParam("24h (default) or 7d", tuple(WINDOWS))}),
     Route("GET", "/usage", Permission.PLATFORM_USAGE_READ, platform_usage,
           "Live usage of every tenant, by name (platform admins)",
           response=Page[UsageOut], paged=True),
