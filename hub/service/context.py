@@ -35,7 +35,8 @@ class ServiceContext:
         admin = bool(hub_user.get("admin")) or PLATFORM_ADMIN_SCOPE in scopes
         if hub_user.get("kind") == "service":
             return Actor(name=f"service:{name}", platform_admin=admin)
-        memberships = await self.platform.run(self.platform.store.memberships_of, name)
+        # one indexed query per request: inline on SQLite, a worker thread for a server DB
+        memberships = await self.platform.read(self.platform.store.memberships_of, name)
         return Actor(
             name=name, platform_admin=admin, roles={m.tenant.name: m.role for m in memberships}
         )

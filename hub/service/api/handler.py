@@ -151,7 +151,10 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
             self.finish()
             return
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(to_json(result)))
+        if isinstance(result, BaseModel):
+            self.finish(result.model_dump_json())  # pydantic's serializer: no dict round trip
+        else:
+            self.finish(json.dumps(to_json(result)))
 
     async def get(self, **path: str) -> None:
         await self._serve("GET", **path)
