@@ -6,7 +6,9 @@
 #                            needs to build and run the Kubernetes test cluster (Go, etcd, build
 #                            tools; cluster.sh can install them itself too), and Chromium for
 #                            the console's browser tests (tests/browser, Playwright drives
-#                            /usr/bin/chromium; Playwright's own browser download is not used)
+#                            /usr/bin/chromium; Playwright's own browser download is not used),
+#                            and docker-registry (tests/services/registry.py: the checkpointer's
+#                            image registry)
 #
 # slapd is installed on its own, never left running as a system service: the tests start
 # their own slapd on a loopback port with a throwaway config and database. Debian's postinst
@@ -14,6 +16,9 @@
 # interface). So: debconf `slapd/no_configuration` (no default database or config, nothing to
 # start), a policy-rc.d that refuses service starts during that one apt-get call (unless the
 # machine already has one, as Docker images do), then the init script is disabled for boot.
+# docker-registry goes the same way: its postinst would start a registry on :5000 (every
+# interface, the package's config); the tests run `docker-registry serve <own config>` on
+# loopback themselves, so the package's service must neither start nor matter.
 set -euo pipefail
 purpose="${1:-demo}"
 
@@ -29,6 +34,7 @@ if [[ "$purpose" == test ]]; then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
   need_pkg slapd
   need_pkg ldap-utils
+  need_pkg docker-registry
   [[ -x /usr/sbin/dockerd ]] || docker info >/dev/null 2>&1 || packages+=(docker.io)
   [[ -x /usr/bin/chromium ]] || packages+=(chromium)
   # the Kubernetes test tier: keep in step with install_packages in tests/k8s/cluster.sh
@@ -47,11 +53,14 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-# slapd goes in its own apt-get call (see the top of this file); the rest as usual
+# slapd and docker-registry go in their own apt-get call (see the top of this file)
 others=()
-want_slapd=0
+no_service=()
 for pkg in "${packages[@]}"; do
-  if [[ "$pkg" == slapd ]]; then want_slapd=1; else others+=("$pkg"); fi
+  case "$pkg" in
+    slapd | docker-registry) no_service+=("$pkg") ;;
+    *) others+=("$pkg") ;;
+  esac
 done
 
 echo "installing Debian packages: ${packages[*]}"
@@ -61,26 +70,30 @@ if ((${#others[@]} > 0)); then
   apt-get install -y -qq --no-install-recommends "${others[@]}"
 fi
 
-install_slapd_without_service() {
-  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+install_without_service() {
+  local pkg="$1"
+  if [[ "$pkg" == slapd ]]; then
+    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+  fi
   local policy=/usr/sbin/policy-rc.d own_policy=0
   if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\n# install-system.sh: no service starts while slapd installs\nexit 101\n' >"$policy"
+    printf '#!/bin/sh\n# install-system.sh: no service starts while %s installs\nexit 101\n' \
+      "$pkg" >"$policy"
     chmod 755 "$policy"
     own_policy=1
   fi
   local status=0
-  apt-get install -y -qq --no-install-recommends slapd || status=$?
+  apt-get install -y -qq --no-install-recommends "$pkg" || status=$?
   if ((own_policy)); then rm -f "$policy"; fi
   if ((status != 0)); then return "$status"; fi
   # not at boot either; and stop one that started anyway (a host whose policy allowed it)
   if [[ -d /run/systemd/system ]]; then
-    systemctl disable --now slapd >/dev/null 2>&1 || true
+    systemctl disable --now "$pkg" >/dev/null 2>&1 || true
   else
-    update-rc.d slapd disable >/dev/null 2>&1 || true
-    service slapd stop >/dev/null 2>&1 || true
+    update-rc.d "$pkg" disable >/dev/null 2>&1 || true
+    service "$pkg" stop >/dev/null 2>&1 || true
   fi
 }
-if ((want_slapd)); then
-  install_slapd_without_service
-fi
+for pkg in ${no_service[@]+"${no_service[@]}"}; do
+  install_without_service "$pkg"
+done

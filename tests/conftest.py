@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.services.postgres import PostgresServer, PostgresUnavailable, start_postgres
+from tests.services.registry import RegistryServer, RegistryUnavailable, start_registry
 
 STRICT = os.environ.get("TENANTHUB_STRICT_SKIPS") == "1"
 
@@ -29,6 +30,20 @@ def postgres() -> Iterator[PostgresServer]:
     try:
         server = start_postgres()
     except PostgresUnavailable as exc:
+        need(str(exc))
+        raise  # unreachable: need() raises
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[RegistryServer]:
+    """A Docker registry on loopback (Debian's docker-registry), manifest deletion enabled."""
+    try:
+        server = start_registry()
+    except RegistryUnavailable as exc:
         need(str(exc))
         raise  # unreachable: need() raises
     try:
