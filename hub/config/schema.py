@@ -629,6 +629,91 @@ class PipSettings(Strict):
     )
 
 
+# ----------------------------------------------------------------------------- checkpoints
+
+#: a registry as Docker names it: host (or IPv4) with an optional port, no scheme or path
+_REGISTRY = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$")
+#: repository path components of the Docker reference grammar, lowercase, "/"-separated
+_REPOSITORY_PREFIX = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+
+
+class CheckpointSettings(Strict):
+    """Idle servers saved as images by the per-node checkpointer (see README, Checkpoints).
+
+    Each profile turns it on or off for itself (``profiles[].checkpoint``); this
+    section turns it off for the whole platform and says where images go.
+    """
+
+    enabled: bool = Field(
+        True,
+        description="Checkpoint idle servers and start servers from their latest checkpoint; "
+        "off: every server starts from its profile's image.",
+    )
+    registry: str = Field(
+        "127.0.0.1:5000",
+        description="Image registry every node can pull from: host[:port], no scheme.",
+    )
+    repository_prefix: str = Field(
+        "tenanthub",
+        description="Repository path under the registry: images are "
+        "<registry>/<prefix>/ckpt-<tenant>-<user>:<server>-<time>.",
+    )
+    idle_after: Seconds = Field(
+        1800,
+        ge=1,
+        description="Checkpoint a server once idle this long (no busy kernel, no connection).",
+    )
+    check_every: Seconds = Field(
+        30, ge=1, description="How often the checkpointer looks at its node's servers."
+    )
+    keep: int = Field(
+        3, ge=1, le=1000, description="Ready checkpoints kept per user and server; older go."
+    )
+    max_diff_bytes: ByteQuantity = Field(
+        "5Gi",
+        description="A server whose writable layer is larger than this is not checkpointed "
+        "(its user is told why).",
+    )
+    stop_wait: Seconds = Field(
+        120, ge=0, description="How long a stop waits for the last checkpoint; 0: no wait."
+    )
+    daemon_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Loopback port of the node's checkpointer; default: hub.port + 4.",
+    )
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        if not _REGISTRY.match(value):
+            raise ValueError(
+                f"{value!r} is not a registry address: write host or host:port "
+                "(e.g. 127.0.0.1:5000), without http:// or a path"
+            )
+        return value
+
+    @field_validator("repository_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _REPOSITORY_PREFIX.match(value):
+            raise ValueError(
+                f"{value!r} is not a repository path: lowercase letters, digits and . _ - "
+                "between them, parts separated by /"
+            )
+        return value
+
+    @property
+    def max_diff(self) -> int:
+        """``max_diff_bytes`` in bytes."""
+        return parse_bytes(self.max_diff_bytes)
+
+    def port(self, hub: HubSettings) -> int:
+        """The checkpointer's port: ``daemon_port``, or derived from the hub's."""
+        return self.daemon_port or hub.port + 4
+
+
 class PlatformConfig(Strict):
     hub: HubSettings = Field(default_factory=HubSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -638,6 +723,7 @@ class PlatformConfig(Strict):
     culling: CullingSettings = Field(default_factory=CullingSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     pip: PipSettings = Field(default_factory=PipSettings)
+    checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
 
     def profile(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)
