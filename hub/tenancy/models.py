@@ -149,3 +149,37 @@ class UsageSampleRow(Base):
     gpu: Mapped[int] = mapped_column(Integer, nullable=False)
     storage_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     running_jobs: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class CheckpointRow(Base):
+    """One checkpoint of a user's server: an image the checkpointer made (or is making).
+
+    Keyed by names, not ids, like the usage samples: a checkpoint belongs to a user
+    and a server, which live in JupyterHub's tables, and it outlives a deleted
+    tenant until its images are removed. ``deleted`` marks what the user deleted:
+    the row stays until the checkpointer has removed the image and its tag. The
+    latest-ready lookup of a spawn reads (user, server, tenant, profile, state),
+    hence the index; the daemon's restart recovery reads (node, state).
+    """
+
+    __tablename__ = "th_checkpoints"
+    __table_args__ = (
+        Index("ix_th_checkpoints_owner", "user", "server", "tenant", "profile", "state"),
+        Index("ix_th_checkpoints_node_state", "node", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), nullable=False)
+    server: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    tenant: Mapped[str] = mapped_column(String(40), nullable=False)
+    profile: Mapped[str] = mapped_column(String(63), nullable=False)
+    base_image: Mapped[str] = mapped_column(String(512), nullable=False)
+    node: Mapped[str] = mapped_column(String(255), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    image: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    digest: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
