@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, bindparam, distinct, func, or_, select
+from sqlalchemy import Engine, Select, bindparam, distinct, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, selectinload, sessionmaker
 
 from hub.config.schema import PlatformConfig
 from hub.tenancy.models import AuditRow, MembershipRow, QuotaRow, TenantProfileRow, TenantRow
@@ -248,10 +249,28 @@ def _memberships_of_statement() -> Select[Any]:
 _MEMBERSHIPS_OF = _memberships_of_statement()
 
 
+#: How long a page of the tenant list is reused. Writes through this store clear it
+#: at once; a change made by another process (a login syncing directory memberships
+#: in the hub) shows up in member counts within this time.
+SUMMARY_TTL_SECONDS = 2.0
+
+
 class TenantStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # identical tenant-list pages are asked for by every console load and API client
+        # polling; with 1000 tenants building one costs ~5 ms, serving it again ~0
+        self._summaries: dict[tuple[Any, ...], tuple[float, tuple[int, list[TenantSummary]]]] = {}
+        event.listen(self._sessions, "after_flush", self._forget_summaries)
+        event.listen(self._sessions, "do_orm_execute", self._forget_after_dml)
+
+    def _forget_summaries(self, *_args: Any) -> None:
+        self._summaries.clear()
+
+    def _forget_after_dml(self, state: ORMExecuteState) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            self._summaries.clear()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -316,7 +335,24 @@ class TenantStore:
         self, names: list[str] | None, search: str = "", offset: int = 0, limit: int = 50
     ) -> tuple[int, list[TenantSummary]]:
         """One page of tenants by name (``names``: only these; None: all), with member
-        counts, and how many match in total. ``search`` matches name or display name."""
+        counts, and how many match in total. ``search`` matches name or display name.
+
+        Reused for SUMMARY_TTL_SECONDS unless this store writes in between.
+        """
+        key = (None if names is None else tuple(names), search, offset, limit)
+        now = time.monotonic()
+        cached = self._summaries.get(key)
+        if cached is not None and now - cached[0] < SUMMARY_TTL_SECONDS:
+            return cached[1]
+        result = self._tenant_summaries(names, search, offset, limit)
+        if len(self._summaries) > 1000:  # bounded: many distinct searches must not grow it
+            self._summaries.clear()
+        self._summaries[key] = (now, result)
+        return result
+
+    def _tenant_summaries(
+        self, names: list[str] | None, search: str, offset: int, limit: int
+    ) -> tuple[int, list[TenantSummary]]:
         # the page first (indexed by name), then member counts for its tenants only:
         # counting every tenant's members to show 50 of them was most of the cost
         query = select(TenantRow)

@@ -248,3 +248,28 @@ def test_removing_a_tenant_returns_its_storage_and_the_config_seeds_it_again(
     assert decisions["vision"] is SeedAction.CREATE
     back = store.tenant_members("vision")[1]
     assert [m.user for m in back] == ["alice", "bob"]  # config members only; carol is not back
+
+
+def test_a_tenant_page_is_reused_until_this_store_writes(
+    store: TenantStore, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list cache never hides this process's own writes (ORM flushes and DML both
+    clear it); another process's writes show within SUMMARY_TTL_SECONDS."""
+    import hub.tenancy.store as store_module
+
+    def members_of_vision() -> int:
+        _total, rows = store.tenant_summaries(None)
+        return next(r.members for r in rows if r.view.name == "vision")
+
+    assert members_of_vision() == 2
+    store.add_manual_member("vision", "carol", "member", actor="admin")
+    assert members_of_vision() == 3
+    store.set_quota("vision", QuotaLimits(cpu_millis=8000), actor="admin")
+    assert store.tenant_summaries(["vision"])[1][0].view.limits.cpu_millis == 8000
+
+    assert members_of_vision() == 3  # the page is built again, and kept
+    elsewhere = TenantStore(engine)  # as if the hub process wrote it
+    elsewhere.add_manual_member("vision", "dave", "member", actor="admin")
+    assert members_of_vision() == 3  # still the page this store built
+    monkeypatch.setattr(store_module, "SUMMARY_TTL_SECONDS", 0.0)
+    assert members_of_vision() == 4
