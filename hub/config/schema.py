@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.functional_validators import AfterValidator, BeforeValidator
+from pydantic.json_schema import WithJsonSchema
 
 from hub.config.durations import parse_duration
 from hub.config.quantities import parse_bytes, parse_cpu_millis
@@ -59,8 +60,25 @@ def _check_duration(value: Any) -> int:
     return parse_duration(value)
 
 
-CpuQuantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_cpu)]
-ByteQuantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_bytes)]
+#: a quantity may be written as a number (YAML ``cpu: 2``, JSON ``{"cpu": 2}``) or a
+#: Kubernetes quantity string; the JSON Schema (config, Helm values, OpenAPI) says so
+_QUANTITY_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "number", "minimum": 0},
+            {
+                "type": "string",
+                "pattern": r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE])?$",
+            },
+        ]
+    }
+)
+CpuQuantity = Annotated[
+    str, BeforeValidator(_as_text), AfterValidator(_check_cpu), _QUANTITY_SCHEMA
+]
+ByteQuantity = Annotated[
+    str, BeforeValidator(_as_text), AfterValidator(_check_bytes), _QUANTITY_SCHEMA
+]
 TenantName = Annotated[str, AfterValidator(_check_tenant_name)]
 ProfileName = Annotated[str, AfterValidator(_check_profile_name)]
 Seconds = Annotated[int, BeforeValidator(_check_duration)]
