@@ -67,12 +67,20 @@ PLATFORM = ServiceSpec(
 #: the hub only about that user:
 #: - ``read:users:activity``: the user's and server's ``last_activity`` (idle?);
 #: - ``read:servers``: is that server still running, started when, which options.
+#: - ``access:services!service=tenanthub``: reach the platform API at all, and
+#:   ``custom:tenanthub:checkpoints``: there, record its checkpoints' steps (the
+#:   nodes never write the platform DB themselves); it sees no tenant or member.
 #: No ``list:users`` (it never enumerates users) and no ``delete:servers``: the
 #: spawner asks the checkpointer before a stop, never the other way round.
 CHECKPOINTER = ServiceSpec(
     "tenanthub-checkpointer",
     "TenantHub checkpointer: reads activity and servers to decide what is idle",
-    ("read:users:activity", "read:servers"),
+    (
+        "read:users:activity",
+        "read:servers",
+        "access:services!service=tenanthub",
+        "custom:tenanthub:checkpoints",
+    ),
 )
 
 #: The job runner starts papermill in its own container/pod/process from the

@@ -79,9 +79,15 @@ def provisioner_service(platform: PlatformContext) -> dict[str, Any]:
 
 PLATFORM_SERVICE = "tenanthub"
 PLATFORM_ADMIN_SCOPE = "custom:tenanthub:admin"
+#: the checkpointer's scope (hub.service.policy.CHECKPOINTS_SCOPE; kept equal by a test)
+CHECKPOINTS_SCOPE = "custom:tenanthub:checkpoints"
 CUSTOM_SCOPES = {
     PLATFORM_ADMIN_SCOPE: {
         "description": "Manage every tenant in TenantHub: the platform admin's scope.",
+    },
+    CHECKPOINTS_SCOPE: {
+        "description": "Report checkpoints of the servers on a node to TenantHub "
+        "(the checkpointer service's scope; no access to users' servers).",
     },
 }
 

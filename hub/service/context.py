@@ -9,6 +9,7 @@ from typing import Any
 from hub.app.context import PlatformContext
 from hub.service.hub_client import HubClient
 from hub.service.policy import PLATFORM_ADMIN_SCOPE, Actor
+from hub.tenancy.checkpoint_store import CheckpointStore
 from hub.tenancy.usage_store import UsageStore
 
 
@@ -24,6 +25,11 @@ class ServiceContext:
         return self.platform.config
 
     @cached_property
+    def checkpoint_store(self) -> CheckpointStore:
+        """Checkpoint records (what the checkpointer reports) on the platform's engine."""
+        return CheckpointStore(self.platform.engine)
+
+    @cached_property
     def usage_store(self) -> UsageStore:
         """Usage history (samples) on the platform's engine."""
         return UsageStore(self.platform.engine)
@@ -34,9 +40,14 @@ class ServiceContext:
         scopes = set(hub_user.get("scopes") or ())
         admin = bool(hub_user.get("admin")) or PLATFORM_ADMIN_SCOPE in scopes
         if hub_user.get("kind") == "service":
-            return Actor(name=f"service:{name}", platform_admin=admin)
+            return Actor(
+                name=f"service:{name}", platform_admin=admin, scopes=frozenset(scopes), service=True
+            )
         # one indexed query per request: inline on SQLite, a worker thread for a server DB
         memberships = await self.platform.read(self.platform.store.memberships_of, name)
         return Actor(
-            name=name, platform_admin=admin, roles={m.tenant.name: m.role for m in memberships}
+            name=name,
+            platform_admin=admin,
+            roles={m.tenant.name: m.role for m in memberships},
+            scopes=frozenset(scopes),
         )

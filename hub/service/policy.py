@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 PLATFORM_ADMIN_SCOPE = "custom:tenanthub:admin"
+#: the checkpointer daemon's scope: report checkpoints of the servers on its node
+CHECKPOINTS_SCOPE = "custom:tenanthub:checkpoints"
 
 
 class Level(StrEnum):
@@ -22,6 +24,8 @@ class Level(StrEnum):
     MEMBER = "member"  # member (or admin) of the tenant in the path
     TENANT_ADMIN = "tenant-admin"  # admin of the tenant in the path
     PLATFORM_ADMIN = "platform-admin"
+    CHECKPOINTER = "checkpointer"  # a token with CHECKPOINTS_SCOPE (the checkpointer service)
+    SELF = "self"  # the user named in the path, nobody else (tenant admins neither)
 
 
 class Permission(StrEnum):
@@ -43,6 +47,10 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     PLATFORM_AUDIT_READ = "audit:read-all"
     PLATFORM_USAGE_READ = "usage:read-all"
+    CHECKPOINTS_REPORT = "checkpoints:report"
+    CHECKPOINTS_READ_ALL = "checkpoints:read-all"
+    OWN_CHECKPOINTS_READ = "checkpoints:read-own"
+    OWN_CHECKPOINTS_DELETE = "checkpoints:delete-own"
 
 
 #: The table. Tenant admins run their tenant (members, servers) but do not set their
@@ -66,6 +74,11 @@ REQUIRED: Mapping[Permission, Level] = {
     Permission.AUDIT_READ: Level.TENANT_ADMIN,
     Permission.PLATFORM_AUDIT_READ: Level.PLATFORM_ADMIN,
     Permission.PLATFORM_USAGE_READ: Level.PLATFORM_ADMIN,
+    # checkpoints are a user's own environment: not even their tenant's admins see them
+    Permission.CHECKPOINTS_REPORT: Level.CHECKPOINTER,
+    Permission.CHECKPOINTS_READ_ALL: Level.CHECKPOINTER,
+    Permission.OWN_CHECKPOINTS_READ: Level.SELF,
+    Permission.OWN_CHECKPOINTS_DELETE: Level.SELF,
 }
 
 
@@ -76,6 +89,9 @@ class Actor:
     name: str
     platform_admin: bool = False
     roles: Mapping[str, str] = field(default_factory=dict)  # tenant -> "member" | "admin"
+    #: the token's scopes (as the hub reported them), for the custom:tenanthub:* checks
+    scopes: frozenset[str] = frozenset()
+    service: bool = False  # a JupyterHub service, never a user (so never SELF)
 
     def role_in(self, tenant: str) -> str | None:
         return self.roles.get(tenant)
@@ -90,8 +106,11 @@ class Decision(StrEnum):
     FORBIDDEN = "forbidden"  # the caller knows the tenant but lacks the role
 
 
-def decide(actor: Actor, permission: Permission, tenant: str | None = None) -> Decision:
-    """May ``actor`` use ``permission`` (on ``tenant`` for tenant-scoped permissions)?
+def decide(
+    actor: Actor, permission: Permission, tenant: str | None = None, username: str | None = None
+) -> Decision:
+    """May ``actor`` use ``permission`` (on ``tenant`` for tenant-scoped permissions, on the
+    user ``username`` of the path for SELF ones)?
 
     A caller who is not in the tenant gets NOT_FOUND rather than FORBIDDEN, so the
     API never tells a member of A whether tenant B exists.
@@ -103,6 +122,11 @@ def decide(actor: Actor, permission: Permission, tenant: str | None = None) -> D
         return Decision.ALLOW
     if level is Level.PLATFORM_ADMIN:
         return Decision.FORBIDDEN
+    if level is Level.CHECKPOINTER:
+        return Decision.ALLOW if CHECKPOINTS_SCOPE in actor.scopes else Decision.FORBIDDEN
+    if level is Level.SELF:
+        mine = not actor.service and username is not None and username == actor.name
+        return Decision.ALLOW if mine else Decision.FORBIDDEN
     role = actor.role_in(tenant) if tenant else None
     if role is None:
         return Decision.NOT_FOUND
@@ -123,6 +147,13 @@ def required_message(permission: Permission, tenant: str | None) -> str:
     level = REQUIRED[permission]
     if level is Level.PLATFORM_ADMIN:
         return f"Only platform admins may do this ({permission.value})."
+    if level is Level.CHECKPOINTER:
+        return (
+            f"Only the checkpointer service (a token with {CHECKPOINTS_SCOPE}) "
+            f"may do this ({permission.value})."
+        )
+    if level is Level.SELF:
+        return f"Only the user named in the path may do this ({permission.value})."
     if level is Level.TENANT_ADMIN:
         return f"Only admins of tenant {tenant!r} may do this ({permission.value})."
     return f"Only members of tenant {tenant!r} may do this ({permission.value})."

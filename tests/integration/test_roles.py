@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 import requests
-from jupyterhub.scopes import expand_scopes
+from jupyterhub.scopes import define_custom_scopes, expand_scopes
 
 from hub.app.service_tokens import SERVICES, token_path
+from hub.app.traits import CUSTOM_SCOPES
 from hub.tenancy import db
 from hub.tenancy.membership_sync import sync_source_memberships
 from hub.tenancy.store import TenantStore
@@ -318,6 +319,8 @@ def test_service_tokens_are_private_stable_unlogged_and_least_privilege(hub_fact
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         tokens[spec.name] = path.read_text()
     assert stat.S_IMODE((hub.data_dir / "secrets").stat().st_mode) == 0o700
+
+    define_custom_scopes(CUSTOM_SCOPES)  # as the hub does, so expand_scopes knows them
 
     def check_scopes() -> None:
         for spec in SERVICES:

@@ -6,7 +6,8 @@ itself. A route in ``ROUTES`` without a row fails the test, and so does a row
 whose route is gone, so adding a route means deciding here who may call it.
 
 Roles: anonymous, a member of tenant A only, a member of tenant B only, the
-tenant admin of A, and a platform admin. Every call targets tenant A (vision)
+tenant admin of A, a platform admin, and the checkpointer service (its own token,
+read from the hub's secrets folder). Every call targets tenant A (vision)
 and is sent over HTTP to one real hub + service. Write calls are shaped so that
 an allowed call is recognisable without destroying what the other calls need:
 a 2xx, or a 4xx about the object or body (409 exists, 404 no such member, 422
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 import requests
 
+from hub.app.service_tokens import CHECKPOINTER, token_path
 from hub.service.api.framework import not_yours
 from hub.service.api.routes import ROUTES
 from tests.conftest import need
@@ -32,18 +34,20 @@ from tests.integration.hubrunner import Browser, RunningHub, write_hub
 
 pytestmark = pytest.mark.integration
 
-ANON, MEMBER_A, MEMBER_B, ADMIN_A, PLATFORM = (
+ANON, MEMBER_A, MEMBER_B, ADMIN_A, PLATFORM, CKPT = (
     "anonymous",
     "member of A",
     "member of B",
     "tenant admin of A",
     "platform admin",
+    "checkpointer service",
 )
-ROLES = (ANON, MEMBER_A, MEMBER_B, ADMIN_A, PLATFORM)
+ROLES = (ANON, MEMBER_A, MEMBER_B, ADMIN_A, PLATFORM, CKPT)
 #: who plays each role: erin is only in vision (A), dan only in nlp (B), alice admins vision
 USERS = {MEMBER_A: "erin", MEMBER_B: "dan", ADMIN_A: "alice", PLATFORM: "admin"}
 TENANT_A, TENANT_B = "vision", "nlp"
 NOBODY = "nobody-here"  # a user in no tenant: member/server targets that do not exist
+NO_CHECKPOINT = "999999"  # a checkpoint id that does not exist
 
 CONFIG: dict[str, Any] = {
     **BASE_CONFIG,
@@ -72,10 +76,14 @@ class Row:
     username: str = NOBODY
 
 
-SIGNED_IN = frozenset({MEMBER_A, MEMBER_B, ADMIN_A, PLATFORM})
+#: the checkpointer's token reaches the service, so it is signed in: /me names it and
+#: /tenants lists none (it is in no tenant)
+SIGNED_IN = frozenset({MEMBER_A, MEMBER_B, ADMIN_A, PLATFORM, CKPT})
 MEMBERS_OF_A = frozenset({MEMBER_A, ADMIN_A, PLATFORM})
 ADMINS_OF_A = frozenset({ADMIN_A, PLATFORM})
 PLATFORM_ONLY = frozenset({PLATFORM})
+CHECKPOINTER_ONLY = frozenset({CKPT, PLATFORM})
+ERIN_ONLY = frozenset({MEMBER_A, PLATFORM})  # erin's own; her tenant's admin is not allowed
 
 #: THE TABLE: (method, path) -> who may. Written from the contract: members read their
 #: tenant, its quota, profiles and usage; tenant admins also its members, servers and
@@ -115,6 +123,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ("DELETE", "/tenants/{tenant}/servers/{username}"): Row(ADMINS_OF_A),
     ("GET", "/tenants/{tenant}/audit"): Row(ADMINS_OF_A),
     ("GET", "/audit"): Row(PLATFORM_ONLY),
+    # checkpoints: the checkpointer reports them; each user alone sees and deletes theirs.
+    # fields missing: an allowed call is a 422, nothing is created
+    ("POST", "/checkpoints"): Row(CHECKPOINTER_ONLY, body={"user": NOBODY}),
+    # no such checkpoint: an allowed call is a 404 about it
+    ("PATCH", "/checkpoints/{checkpoint}"): Row(CHECKPOINTER_ONLY, body={"state": "committing"}),
+    ("GET", "/checkpoints"): Row(CHECKPOINTER_ONLY),
+    ("GET", "/users/{username}/checkpoints"): Row(ERIN_ONLY, username="erin"),
+    # no such checkpoint of erin's: an allowed call is a 404 about it
+    ("DELETE", "/users/{username}/checkpoints/{checkpoint}"): Row(ERIN_ONLY, username="erin"),
 }
 
 ALLOWED_ERRORS = {404, 409, 422}  # about the object or the body, after the policy let it in
@@ -163,13 +180,18 @@ def access_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             browser = Browser(hub, user)
             assert browser.login().status_code == 302, f"{user} could not log in"
             tokens[role] = token_of(browser)
+        tokens[CKPT] = token_path(hub.data_dir, CHECKPOINTER.name).read_text()
         yield Hub(hub, tokens)
     finally:
         hub.shutdown()
 
 
 def send(hub: Hub, role: str, method: str, path: str, row: Row, tenant: str) -> requests.Response:
-    url_path = path.replace("{tenant}", tenant).replace("{username}", row.username)
+    url_path = (
+        path.replace("{tenant}", tenant)
+        .replace("{username}", row.username)
+        .replace("{checkpoint}", NO_CHECKPOINT)
+    )
     token = hub.tokens[role]
     headers = {"Authorization": f"token {token}"} if token else {}
     return requests.request(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from jupyterhub.scopes import expand_scopes
+from jupyterhub.scopes import define_custom_scopes, expand_scopes
 
 from hub.app.context import PlatformContext
 from hub.app.service_tokens import (
@@ -17,10 +17,12 @@ from hub.app.service_tokens import (
     service_token,
     token_path,
 )
-from hub.app.traits import hub_traits
+from hub.app.traits import CUSTOM_SCOPES, hub_traits
 from hub.config.loader import parse_config
 
 NAMES = ["tenanthub", "tenanthub-checkpointer", "tenanthub-jobs"]
+#: as the hub does at start (JupyterHub.custom_scopes), so expand_scopes knows TenantHub's
+define_custom_scopes(CUSTOM_SCOPES)
 
 
 def mode(path: Path) -> int:
@@ -64,7 +66,10 @@ def test_least_privilege_scopes() -> None:
         "list:users", "read:users", "list:groups", "read:groups", "groups",
         "read:servers", "delete:servers",
     }  # fmt: skip
-    assert set(CHECKPOINTER.scopes) == {"read:users:activity", "read:servers"}
+    assert set(CHECKPOINTER.scopes) == {
+        "read:users:activity", "read:servers",
+        "access:services!service=tenanthub", "custom:tenanthub:checkpoints",
+    }  # fmt: skip
     assert set(JOBS.scopes) == {"read:users:name"}
 
 
@@ -91,3 +96,13 @@ def test_hub_traits_list_the_services_next_to_the_others(tmp_path: Path) -> None
     assert platform["oauth_client_allowed_scopes"] == ["custom:tenanthub:admin"]
     assert "custom:tenanthub:admin" in traits["custom_scopes"]
     assert "command" not in checkpointer and "url" not in checkpointer
+
+
+def test_the_checkpointer_scope_is_declared_and_is_the_one_the_api_checks() -> None:
+    from hub.app.traits import CHECKPOINTS_SCOPE
+    from hub.service.policy import CHECKPOINTS_SCOPE as CHECKED
+
+    assert CHECKPOINTS_SCOPE == CHECKED == "custom:tenanthub:checkpoints"
+    assert CHECKED in CUSTOM_SCOPES and CUSTOM_SCOPES[CHECKED]["description"]
+    # no other service (and no user role) carries it
+    assert [s.name for s in SERVICES if CHECKED in s.scopes] == ["tenanthub-checkpointer"]

@@ -109,7 +109,12 @@ class QueryParam:
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 #: what a path parameter may match: tenant and profile names are DNS labels, usernames
 #: are JupyterHub's (no slash); anything else never reaches an operation
-PARAM_PATTERNS = {"tenant": r"[^/]+", "username": r"[^/]+", "server": r"[^/]*"}
+PARAM_PATTERNS = {
+    "tenant": r"[^/]+",
+    "username": r"[^/]+",
+    "server": r"[^/]*",
+    "checkpoint": r"[^/]+",  # an id; a non-number is the operation's 404, in JSON
+}
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ async def dispatch(
     do nothing the caller could not do with the API.
     """
     tenant = path.get("tenant")
-    decision = decide(actor, route.permission, tenant)
+    decision = decide(actor, route.permission, tenant, path.get("username"))
     if decision is Decision.NOT_FOUND:
         raise ApiError(404, not_yours(tenant or ""))
     if decision is Decision.FORBIDDEN:

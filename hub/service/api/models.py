@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -228,3 +228,82 @@ class UsageHistoryOut(BaseModel):
     tenant: str
     window: Literal["24h", "7d"]
     points: list[UsagePoint]
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+#: names and image references the checkpointer reports: no whitespace or control
+#: characters (PostgreSQL refuses NUL in text; nobody means a newline in a node name)
+_NO_SPACE = r"^[^\s\x00-\x1f\x7f]*$"
+CheckpointState = Literal[
+    "requested", "committing", "verifying", "pushing", "ready", "failed", "skipped"
+]
+
+
+class CheckpointIn(ApiModel):
+    """The checkpointer starts a checkpoint of one server on its node."""
+
+    user: Annotated[Username, Field(pattern=_NO_SPACE)]
+    server: str = Field(
+        "", max_length=255, pattern=_NO_SPACE, description="'' for the default server"
+    )
+    tenant: TenantName
+    profile: ProfileName
+    base_image: str = Field(
+        min_length=1,
+        max_length=512,
+        pattern=_NO_SPACE,
+        description="The profile image the server started from (or, for a server started "
+        "from a checkpoint, that checkpoint's base image).",
+    )
+    node: str = Field(
+        min_length=1, max_length=255, pattern=_NO_SPACE, description="The node the server runs on."
+    )
+
+
+class CheckpointStep(ApiModel):
+    """One step of a checkpoint's lifecycle, as the checkpointer reports it."""
+
+    state: CheckpointState
+    image: str | None = Field(
+        None, min_length=1, max_length=512, pattern=_NO_SPACE, description="repo:tag"
+    )
+    digest: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$",
+        max_length=100,
+        description="The pushed manifest's digest (sha256:...); needed for ready.",
+    )
+    size_bytes: int | None = Field(None, ge=0, le=2**60)
+    message: str | None = Field(
+        None,
+        max_length=2000,
+        pattern=r"^[^\x00]*$",
+        description="For failed and skipped: why, for the user.",
+    )
+
+
+class CheckpointOut(BaseModel):
+    id: int
+    user: str
+    server: str
+    tenant: str
+    profile: str
+    base_image: str
+    node: str
+    state: CheckpointState
+    image: str | None
+    digest: str | None
+    size_bytes: int | None
+    message: str
+    created_at: str
+    updated_at: str
+    deleted: bool
+
+
+class CheckpointStepped(BaseModel):
+    checkpoint: CheckpointOut
+    expired: list[CheckpointOut] = Field(
+        description="Ready checkpoints beyond checkpoint.keep that this step retired: "
+        "the checkpointer removes their images from the engine and the registry."
+    )

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from hub.service.api import audit, members, profiles, quotas, servers, tenants, usage
+from hub.service.api import (
+    audit,
+    checkpoints,
+    members,
+    profiles,
+    quotas,
+    servers,
+    tenants,
+    usage,
+)
 from hub.service.api.framework import Route
 
 ROUTES: list[Route] = [
@@ -13,6 +22,7 @@ ROUTES: list[Route] = [
     *usage.ROUTES,
     *servers.ROUTES,
     *audit.ROUTES,
+    *checkpoints.ROUTES,
 ]
 
 
