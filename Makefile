@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export TENANTHUB_CACHE := $(CACHE)
 export PATH := $(CURDIR)/$(BIN):$(CACHE)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: demo test install system-deps system-deps-test lint typecheck unit integration bench clean k8s-up k8s-down
+.PHONY: demo test install system-deps system-deps-test lint typecheck unit integration bench clean k8s-up k8s-down screenshots
 
 ## make demo: install, then start the platform on the embedded default and print the logins
 ## (Docker when an engine answers: the images are built first; else the local backend)
@@ -51,6 +51,10 @@ k8s-up: system-deps-test install
 	scripts/dockerd.sh up
 	VENV=$(VENV) scripts/build-images.sh base cpu
 	tests/k8s/cluster.sh up
+
+## make screenshots: refresh docs/console-*.png from the console's browser tests
+screenshots: system-deps-test install
+	TENANTHUB_SCREENSHOTS=docs $(BIN)/pytest -q tests/browser/test_console.py
 
 ## make k8s-down: stop the Kubernetes test cluster (the Docker engine stays: scripts/dockerd.sh down)
 k8s-down:

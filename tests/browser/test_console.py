@@ -5,12 +5,16 @@ wrong value comes back next to its field, nothing typed is lost), sees the
 quota bars colour at 80 % and 100 % and the usage charts drawn, stops a
 server; a tenant admin sees and manages only their tenant; a member and a user
 in no tenant get the 403 page; a form POST without its XSRF token changes
-nothing. The screenshots in docs/ come from these runs.
+nothing. The screenshots in docs/ come from these runs: `make screenshots` runs
+them with TENANTHUB_SCREENSHOTS=docs (a plain test run writes them to a temporary
+folder, so tests never change tracked files).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +33,9 @@ from tests.integration.hubrunner import Browser, RunningHub
 
 pytestmark = pytest.mark.integration
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(
+    os.environ.get("TENANTHUB_SCREENSHOTS") or Path(tempfile.gettempdir()) / "tenanthub-screenshots"
+).resolve()
 SAMPLE_EVERY = 5
 CONFIG: dict[str, Any] = {
     **BASE_CONFIG,
@@ -164,7 +170,7 @@ def test_platform_admin_creates_tenant_sets_quota_sees_bars_and_charts(hub, page
     assert canvas_drawn(page, "#chart-24h") and canvas_drawn(page, "#chart-7d")
     assert "Not available yet" in page.inner_text("#jobs-count")
     assert "Not available yet" in page.inner_text("#checkpoints-count")
-    DOCS.mkdir(exist_ok=True)
+    DOCS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS / "console-tenant.png"), full_page=True)
 
     # the list: bars coloured by how full each resource is
