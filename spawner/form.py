@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from hub.config.quantities import human_bytes
 from hub.config.schema import Profile
 from hub.tenancy.store import Membership
 from spawner.admission import NO_TENANT, offered_profiles
+from spawner.plan.checkpoint import Candidate
+
+#: (tenant, profile) -> a checkpoint made from an older image of that profile
+Offers = Mapping[tuple[str, str], Candidate]
+
+
+def _restore_offer(tenant: str, profile: Profile, offer: Candidate) -> str:
+    """The "restore my environment" / "fresh image" choice under a profile."""
+    name = f"checkpoint-{escape(tenant)}-{escape(profile.name)}"
+    when = escape(offer.created_at[:16].replace("T", " "))
+    return (
+        f'<div class="tenanthub-checkpoint ms-4 mb-2" data-profile="{escape(profile.name)}">'
+        f"<small>This profile's image changed since your environment was saved ({when} UTC, "
+        f"from {escape(offer.base_image)}).</small>"
+        f'<div class="form-check"><input class="form-check-input" type="radio" name="{name}" '
+        f'id="{name}-restore" value="restore" checked><label class="form-check-label" '
+        f'for="{name}-restore">Restore my environment (installed packages kept, older image)'
+        f'</label></div><div class="form-check"><input class="form-check-input" type="radio" '
+        f'name="{name}" id="{name}-fresh" value="fresh"><label class="form-check-label" '
+        f'for="{name}-fresh">Fresh image ({escape(profile.image)}; packages you installed '
+        "are not there)</label></div></div>"
+    )
 
 
 def _profile_line(profile: Profile) -> str:
@@ -31,8 +53,13 @@ def render_form(
     profiles: Sequence[Profile],
     server_name: str,
     local_backend_warning: bool,
+    offers: Offers | None = None,
 ) -> str:
-    """HTML inside JupyterHub's spawn ``<form>``; values are read by ``parse_form``."""
+    """HTML inside JupyterHub's spawn ``<form>``; values are read by ``parse_form``.
+
+    ``offers``: checkpoints of an older image per (tenant, profile), asked about below
+    that profile (see ``spawner.plan.checkpoint``).
+    """
     if not memberships:
         return (
             f'<div class="alert alert-warning" id="tenanthub-no-tenant">{escape(NO_TENANT)}</div>'
@@ -76,6 +103,9 @@ def render_form(
                 f"{escape(profile.title)}</b> <small>{escape(_profile_line(profile))}</small><br>"
                 f"<small>{escape(profile.description)}</small></label></div>"
             )
+            offer = (offers or {}).get((tenant, profile.name))
+            if offer is not None:
+                radios.append(_restore_offer(tenant, profile, offer))
         if not radios:
             radios.append(f"<p>No profile is available in {escape(tenant)}.</p>")
         parts.append(
@@ -93,12 +123,18 @@ def render_form(
 
 
 def parse_form(formdata: dict[str, list[str]]) -> dict[str, str]:
-    """Form fields -> user_options ``{"tenant": ..., "profile": ...}``."""
+    """Form fields -> user_options ``{"tenant": ..., "profile": ..., "checkpoint": ...}``.
+
+    ``checkpoint`` (restore | fresh) only when the form asked about the chosen profile.
+    """
     tenant = (formdata.get("tenant") or [""])[0].strip()
     profile = (formdata.get(f"profile-{tenant}") or [""])[0].strip() if tenant else ""
+    answer = (formdata.get(f"checkpoint-{tenant}-{profile}") or [""])[0].strip()
     options = {}
     if tenant:
         options["tenant"] = tenant
     if profile:
         options["profile"] = profile
+    if profile and answer:
+        options["checkpoint"] = answer
     return options

@@ -23,11 +23,13 @@ from tornado import web
 from traitlets import HasTraits, Unicode, default
 
 from hub.app.context import PlatformContext, config_path_from_env, get_context
+from hub.tenancy.checkpoint_store import Checkpoint, CheckpointStore
 from hub.tenancy.quota import quota_message
 from hub.tenancy.usage import Allocation
 from spawner.admission import AdmissionRefused, admit
 from spawner.form import parse_form, render_form
 from spawner.plan import SpawnPlan, make_plan
+from spawner.plan.checkpoint import Candidate, ImageChoice, choose_image, parse_answer, with_image
 
 
 class TenancyRefused(web.HTTPError):
@@ -51,7 +53,15 @@ def _json(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-USER_OPTION_KEYS = frozenset({"tenant", "profile"})
+USER_OPTION_KEYS = frozenset({"tenant", "profile", "checkpoint"})
+
+
+def _candidate(checkpoint: Checkpoint | None) -> Candidate | None:
+    if checkpoint is None or not checkpoint.image:
+        return None
+    return Candidate(
+        checkpoint.id, checkpoint.image, checkpoint.base_image, checkpoint.created_at.isoformat()
+    )
 
 
 async def _accepts_connections(host: str, port: int) -> bool:
@@ -83,12 +93,17 @@ def _check_user_options(_spawner: Any, options: dict[str, Any]) -> None:
     if unknown:
         raise TenancyRefused(
             400,
-            f"Unknown server options: {', '.join(map(str, unknown))}. Allowed: tenant, profile.",
+            f"Unknown server options: {', '.join(map(str, unknown))}. "
+            "Allowed: tenant, profile, checkpoint.",
         )
     for key in USER_OPTION_KEYS & set(options):
         value = options[key]
         if not isinstance(value, str) or len(value) > 63:
             raise TenancyRefused(400, f"Server option {key!r} must be a name (a short string).")
+    try:
+        parse_answer(options.get("checkpoint"))
+    except ValueError as exc:
+        raise TenancyRefused(400, f"Server option {exc}.") from None
 
 
 class TenantSpawnerMixin(HasTraits):
@@ -106,6 +121,8 @@ class TenantSpawnerMixin(HasTraits):
     user_options: dict[str, Any]
     log: Any
     tenancy_plan: SpawnPlan | None = None
+    #: what the last start chose to start from (a checkpoint or the profile's image)
+    image_choice: ImageChoice | None = None
 
     @property
     def platform(self) -> PlatformContext:
@@ -127,10 +144,72 @@ class TenantSpawnerMixin(HasTraits):
         platform = self.platform
         memberships = await platform.read(platform.store.memberships_of, self.user.name)
         return render_form(
-            memberships, platform.config.profiles, self.name, self.local_backend_warning
+            memberships,
+            platform.config.profiles,
+            self.name,
+            self.local_backend_warning,
+            await self._restore_offers(),
         )
 
     local_backend_warning = False
+
+    @property
+    def checkpoints_supported(self) -> bool:
+        """Servers run from images (Docker, Kubernetes): the local backend runs processes,
+        which have no image to checkpoint or restore."""
+        return not self.local_backend_warning
+
+    @property
+    def checkpoint_store(self) -> CheckpointStore:
+        store = self.platform.__dict__.get("_checkpoint_store")
+        if store is None:
+            store = CheckpointStore(self.platform.engine)
+            self.platform.__dict__["_checkpoint_store"] = store
+        return store
+
+    async def _restore_offers(self) -> dict[tuple[str, str], Candidate]:
+        """Checkpoints of an older image of a profile: the form asks restore or fresh."""
+        config = self.platform.config
+        if not (config.checkpoint.enabled and self.checkpoints_supported):
+            return {}
+        newest = await self.platform.read(
+            self.checkpoint_store.newest_ready_per_profile, self.user.name, self.name
+        )
+        offers = {}
+        for checkpoint in newest:
+            profile = config.profile(checkpoint.profile)
+            candidate = _candidate(checkpoint)
+            if profile is None or not profile.checkpoint or candidate is None:
+                continue
+            if checkpoint.base_image != profile.image:
+                offers[(checkpoint.tenant, checkpoint.profile)] = candidate
+        return offers
+
+    async def choose_start_image(self, plan: SpawnPlan, answer: Any) -> SpawnPlan:
+        """The plan with the image to start from: the latest checkpoint, or the profile's."""
+        enabled = (
+            self.platform.config.checkpoint.enabled and plan.checkpoint
+        ) and self.checkpoints_supported
+        latest = newest = None
+        if enabled:
+            latest, newest = await self.platform.read(
+                self.checkpoint_store.restore_candidates,
+                plan.username,
+                plan.server_name,
+                plan.tenant,
+                plan.profile,
+                plan.image,
+            )
+        choice = choose_image(
+            plan.image, enabled, _candidate(latest), _candidate(newest), parse_answer(answer)
+        )
+        self.image_choice = choice
+        if choice.checkpoint is not None:
+            self.log.info(
+                "Starting %s from checkpoint %s (%s)", self.ledger_key, choice.checkpoint.id,
+                choice.reason,
+            )  # fmt: skip
+        return with_image(plan, choice)
 
     @default("apply_user_options")
     def _tenancy_apply_user_options(self) -> Any:
@@ -185,6 +264,7 @@ class TenantSpawnerMixin(HasTraits):
             raise TenancyRefused(403, str(exc)) from None
         tenant = admission.membership.tenant
         plan = make_plan(tenant.name, admission.profile, self.user.name, self.name)
+        plan = await self.choose_start_image(plan, options.get("checkpoint"))
         await self._ensure_ledger()
         observed = await self.observed_allocations(tenant.name)
         # no await from here to reserve(): check-and-add is atomic on the event loop
