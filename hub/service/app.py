@@ -29,6 +29,23 @@ class OpenApiHandler(web.RequestHandler):
         self.finish(json.dumps(self.document))
 
 
+class NoSuchRouteHandler(web.RequestHandler):
+    """Any other path under the API: a JSON 404 like the rest of the API, not an HTML page."""
+
+    def prepare(self) -> None:
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json")
+        self.finish(
+            json.dumps(
+                {
+                    "status": 404,
+                    "message": "No such API route; the routes are listed in "
+                    f"{API_PREFIX}/openapi.json.",
+                }
+            )
+        )
+
+
 class HealthHandler(web.RequestHandler):
     def get(self) -> None:
         self.finish({"status": "ok"})
@@ -68,6 +85,7 @@ def make_app(
         (f"{prefix}health", HealthHandler),
         (f"{prefix}oauth_callback", HubOAuthCallbackHandler),
         *api_handlers(prefix, ROUTES, service),
+        (f"{prefix}{API_PREFIX}(/.*)?", NoSuchRouteHandler),
         *(extra or []),
     ]
     return web.Application(

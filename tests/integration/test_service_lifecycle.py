@@ -51,6 +51,10 @@ def test_the_service_stops_when_its_hub_is_killed(hub_factory):
         except requests.RequestException:
             pass
         time.sleep(0.3)
+    missing = requests.get(hub.url + "services/tenanthub/api/v1/no/such/route", timeout=10)
+    assert missing.status_code == 404
+    assert "openapi.json" in missing.json()["message"]  # JSON like the rest of the API
+
     service = children_running(hub.proc.pid, "hub.service")
     assert len(service) == 1, service
 
