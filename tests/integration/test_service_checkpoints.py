@@ -189,7 +189,13 @@ def test_users_see_and_delete_only_their_own_checkpoints(api: Api) -> None:
     to_remove = api(DAEMON, "GET", "checkpoints", params={"deleted": "true", "limit": 500})
     assert bobs in [x["id"] for x in to_remove.json()["items"]]  # the daemon removes its image
     audit = api("admin", "GET", "audit", params={"limit": 500}).json()["items"]
-    assert any(e["action"] == "checkpoint.delete" and e["actor"] == "bob" for e in audit)
+    assert any(
+        (e["actor"], e["action"], e["target"]) == ("bob", "checkpoint.delete", "user:bob")
+        for e in audit
+    )
+    tenant_audit = api("alice", "GET", "tenants/vision/audit", params={"limit": 500})
+    assert tenant_audit.status_code == 200
+    assert not [e for e in tenant_audit.json()["items"] if e["action"].startswith("checkpoint")]
 
 
 def test_marking_one_ready_beyond_keep_returns_the_expired_ones(api: Api) -> None:
