@@ -256,6 +256,17 @@ class CheckpointStore:
             ).all()
         return total, [_out(r) for r in rows]
 
+    def ready_count(self, tenant: str) -> int:
+        """How many ready, not deleted checkpoints the tenant's users have (the console's
+        count: tenant admins see the number, never their members' images)."""
+        query = (
+            select(func.count())
+            .select_from(_T)
+            .where(_T.c.tenant == tenant, _T.c.state == "ready", _T.c.deleted.is_(False))
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def get(self, checkpoint_id: int) -> Checkpoint | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(_T).where(_T.c.id == checkpoint_id)).one_or_none()

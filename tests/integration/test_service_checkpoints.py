@@ -210,3 +210,20 @@ def test_marking_one_ready_beyond_keep_returns_the_expired_ones(api: Api) -> Non
     assert [c["id"] for c in answer["expired"]] == [second]
     _other, answer = api.ready("alice", server="other")  # another server keeps its own
     assert answer["expired"] == []
+
+
+def test_the_tenant_shows_how_many_ready_checkpoints_its_users_have(api: Api) -> None:
+    """A tenant admin sees the count (the console's), never the members' images."""
+
+    def count() -> int:
+        got = api("alice", "GET", "tenants/vision")
+        assert got.status_code == 200, got.text
+        return int(got.json()["checkpoints"])
+
+    before = count()
+    cid, _ = api.ready("bob", server="counted")
+    assert count() == before + 1
+    assert api("bob", "DELETE", f"users/bob/checkpoints/{cid}").status_code == 204
+    assert count() == before
+    listed = api("alice", "GET", "tenants").json()["items"]
+    assert all(t["checkpoints"] is None for t in listed)  # lists stay cheap

@@ -104,6 +104,9 @@ class TenantOut(BaseModel):
     allowed_profiles: list[str] | None = Field(description="null: every profile")
     members: int
     your_role: Literal["member", "admin", "platform-admin"] | None = None
+    checkpoints: int | None = Field(
+        None, description="Ready checkpoints of the tenant's users (one tenant only; null in lists)"
+    )
 
 
 class TenantIn(ApiModel):

@@ -62,7 +62,9 @@ async def get_tenant(call: Call) -> TenantOut:
     _total, rows = await platform.run(platform.store.tenant_summaries, [call.tenant], "", 0, 1)
     if not rows:
         raise ApiError(404, not_yours(call.tenant))
-    return tenant_out(rows[0], call.actor)
+    out = tenant_out(rows[0], call.actor)
+    out.checkpoints = await platform.run(call.service.checkpoint_store.ready_count, call.tenant)
+    return out
 
 
 async def create_tenant(call: Call) -> TenantOut:
