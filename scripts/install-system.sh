@@ -8,7 +8,7 @@
 #                            the console's browser tests (tests/browser, Playwright drives
 #                            /usr/bin/chromium; Playwright's own browser download is not used),
 #                            and docker-registry (tests/services/registry.py: the checkpointer's
-#                            image registry)
+#                            image registry), and ApacheBench (apache2-utils) for the benchmarks
 #
 # slapd is installed on its own, never left running as a system service: the tests start
 # their own slapd on a loopback port with a throwaway config and database. Debian's postinst
@@ -37,6 +37,7 @@ if [[ "$purpose" == test ]]; then
   need_pkg docker-registry
   [[ -x /usr/sbin/dockerd ]] || docker info >/dev/null 2>&1 || packages+=(docker.io)
   [[ -x /usr/bin/chromium ]] || packages+=(chromium)
+  need_cmd ab apache2-utils  # ApacheBench: benchmarks/tenant_list.py --client ab
   # the Kubernetes test tier: keep in step with install_packages in tests/k8s/cluster.sh
   for pkg in golang-go etcd-server rsync jq dpkg-dev gcc libc6-dev \
     golang-github-modern-go-reflect2-dev openssl curl; do
