@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +68,33 @@ async def reconcile_tenants(
     return results
 
 
+async def orphaned_within(
+    seconds: float, parent: int, getppid: Any = os.getppid, check_every: float = 2.0
+) -> bool:
+    """Wait ``seconds``; True as soon as this process's parent is no longer ``parent``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(min(check_every, max(0.0, deadline - time.monotonic())))
+        if getppid() != parent:
+            return True
+    return False
+
+
 async def reconcile_forever(
     load_specs: Any, config: PlatformConfig, api_client: k8s.ApiClient, every: float
 ) -> None:
-    """Reconcile all tenants now and then every ``every`` seconds (the hub service)."""
+    """Reconcile all tenants now and then every ``every`` seconds (the hub service).
+
+    Returns when the process that started it (the hub) is gone: a killed hub must
+    not leave a provisioner running beside the next hub's one.
+    """
+    parent = os.getppid()
     while True:
         specs = await asyncio.get_running_loop().run_in_executor(None, load_specs)
         results = await reconcile_tenants(specs, config, api_client)
         for tenant, result in results.items():
             if isinstance(result, ProvisionReport) and result.changed:
                 log.info("tenant %s: %s", tenant, result.summary())
-        await asyncio.sleep(every)
+        if await orphaned_within(every, parent):
+            log.warning("The hub that started the provisioner (pid %d) is gone; stopping.", parent)
+            return

@@ -106,3 +106,14 @@ def test_zero_values_the_api_server_omits_are_not_drift() -> None:
     live = {"spec": {"nfs": {"path": "/x", "server": "s"}, "storageClassName": None}}
     assert covers(live, desired)
     assert not covers(live, {"spec": {"nfs": {"readOnly": True}}})
+
+
+def test_the_provisioner_stops_waiting_once_its_hub_is_gone() -> None:
+    """A killed hub must not leave its provisioner running beside the next hub's."""
+    import asyncio
+
+    from spawner.kubernetes.reconciler import orphaned_within
+
+    parents = iter([100, 100, 1])
+    assert asyncio.run(orphaned_within(30, 100, lambda: next(parents), check_every=0.001))
+    assert not asyncio.run(orphaned_within(0.01, 100, lambda: 100, check_every=0.001))
