@@ -1,4 +1,4 @@
-"""Browser fixtures: one Chromium per session, one real hub (local backend) per module."""
+"""Browser fixtures: one Chromium and one real hub (local backend) per module."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ from tests.integration.conftest import PASSWORDS, PROXY_MISSING
 from tests.integration.hubrunner import RunningHub, write_hub
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """Module scope, never session: Playwright's sync API keeps an asyncio loop running
+    in the main thread until it stops, and every later ``asyncio.run()`` in the session
+    (async unit tests, the LDAP authenticator's tests) would fail with "cannot be called
+    from a running event loop"."""
     reason = console.missing()
     if reason:
         need(reason)
