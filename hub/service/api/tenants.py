@@ -42,19 +42,33 @@ async def whoami(call: Call) -> WhoAmI:
     return WhoAmI(name=actor.name, platform_admin=actor.platform_admin, tenants=dict(actor.roles))
 
 
+#: pages built from the store's cached rows: (rows, page) by (id(rows), caller's roles)
+_PAGES: dict[tuple[object, ...], tuple[object, Page[TenantOut]]] = {}
+
+
 async def list_tenants(call: Call) -> Page[TenantOut]:
     platform = call.service.platform
     names = None if call.actor.platform_admin else sorted(call.actor.roles)
     search = call.query.get("q", "").strip()[:100]
-    total, rows = await platform.run(
+    total, rows = await platform.read(
         platform.store.tenant_summaries, names, search, call.paging.offset, call.paging.limit
     )
-    return Page[TenantOut](
+    # the store hands back the same rows object while its page cache holds: the page
+    # built from it for callers with the same roles can be handed out again as well
+    key = (id(rows), call.actor.platform_admin, tuple(sorted(call.actor.roles.items())))
+    built = _PAGES.get(key)
+    if built is not None and built[0] is rows:
+        return built[1]
+    page = Page[TenantOut](
         items=[tenant_out(r, call.actor) for r in rows],
         total=total,
         limit=call.paging.limit,
         offset=call.paging.offset,
     )
+    if len(_PAGES) > 256:
+        _PAGES.clear()
+    _PAGES[key] = (rows, page)
+    return page
 
 
 async def get_tenant(call: Call) -> TenantOut:
