@@ -174,20 +174,6 @@ def append_result(
     print(f"appended to {path}")
 
 
-def wait_for_service(hub: RunningHub, timeout: float = 120) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the platform service did not come up:\n" + hub.log()[-3000:])
-
-
 def run(args: argparse.Namespace) -> int:
     """Start the hub, load both schemas, measure, and stop everything this started."""
     root = Path(tempfile.mkdtemp(prefix="tenanthub-bench-console-"))
@@ -216,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
             f"in {time.perf_counter() - started:.1f} s ({args.db})"
         )
         hub.start(timeout=300)
-        wait_for_service(hub)
+        hub.wait_for_service(timeout=120)
         tallies = measure(args, hub)
         load = f"{os.cpu_count()} vCPU VM, load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
         report(args, tallies, load)

@@ -501,7 +501,7 @@ def run(args: argparse.Namespace) -> int:
             f"in {time.perf_counter() - started:.1f} s ({args.db})"
         )
         hub.start(timeout=300)
-        wait_for_service(hub)
+        hub.wait_for_service(timeout=60)
         if args.client == "ab":
             warm = argparse.Namespace(**{**vars(args), "requests": 0})
             checked = asyncio.run(measure(warm, hub, token))  # warmup: every page checked
@@ -517,20 +517,6 @@ def run(args: argparse.Namespace) -> int:
         if postgres is not None:
             postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-def wait_for_service(hub: RunningHub, timeout: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the platform service did not come up:\n" + hub.log()[-3000:])
 
 
 def main() -> int:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from hub.config.quantities import parse_bytes
 from hub.config.schema import TenantStorage
@@ -51,22 +50,10 @@ AMBER_STORAGE_QUOTA = "12Gi"
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     running = start_hub(tmp_path_factory, CONFIG)
     try:
-        wait_for_service(running)
+        running.wait_for_service()
         yield running
     finally:
         running.shutdown()
-
-
-def wait_for_service(hub: RunningHub, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the tenanthub service did not come up:\n" + hub.log()[-3000:])
 
 
 def test_the_amber_storage_quota_is_in_the_amber_band():

@@ -89,6 +89,18 @@ class RunningHub:
             time.sleep(0.3)
         raise RuntimeError(f"hub did not answer within {timeout}s:\n{self.log()[-4000:]}")
 
+    def wait_for_service(self, timeout: float = 30) -> None:
+        """Wait until the platform service the hub starts answers its health check."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "services/tenanthub/health", timeout=5).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("the tenanthub service did not come up:\n" + self.log()[-3000:])
+
     def stop_hub(self) -> None:
         """SIGTERM the hub only (proxy and servers keep running, as in a real restart)."""
         if self.proc and self.proc.poll() is None:

@@ -17,7 +17,6 @@ denied call gets. Nothing may answer 5xx.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,18 +146,6 @@ def token_of(browser: Browser) -> str:
     return str(made.json()["token"])
 
 
-def wait_for_service(hub: RunningHub, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the tenanthub service did not come up:\n" + hub.log()[-3000:])
-
-
 @dataclass
 class Hub:
     hub: RunningHub
@@ -174,7 +161,7 @@ def access_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     hub = write_hub(tmp_path_factory.mktemp("access"), CONFIG, passwords)
     try:
         hub.start()
-        wait_for_service(hub)
+        hub.wait_for_service()
         tokens: dict[str, str | None] = {ANON: None}
         for role, user in USERS.items():
             browser = Browser(hub, user)

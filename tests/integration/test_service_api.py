@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,18 +53,6 @@ def call(
 ) -> requests.Response:
     headers = {"Authorization": f"token {token}"} if token else {}
     return requests.request(method, api_url(hub, path), headers=headers, timeout=60, **kw)
-
-
-def wait_for_service(hub: RunningHub, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the tenanthub service did not come up:\n" + hub.log()[-3000:])
 
 
 @dataclass
@@ -115,7 +102,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     hub = write_hub(root / "hub", config, USERS)
     try:
         hub.start()
-        wait_for_service(hub)
+        hub.wait_for_service()
         api = Api(hub, db_url)
         for user in ("admin", "alice", "bob", "dan", "carol", "erin", "frank"):
             api.tokens[user] = token_of(api.login(user))
@@ -528,7 +515,7 @@ def test_deleting_a_config_tenant_needs_its_name_and_warns_it_comes_back(api: Ap
 
     # what the warning says: the config seeds it again at the next start, from the config
     api.hub.restart()
-    wait_for_service(api.hub)
+    api.hub.wait_for_service()
     back = api("admin", "GET", "tenants/legacy")
     assert back.status_code == 200, back.text
     assert back.json()["quota"]["servers"] == 1  # the config's, not the API's 7

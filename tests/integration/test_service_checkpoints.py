@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,18 +74,6 @@ class Api:
         return [c["id"] for c in got.json()["items"]]
 
 
-def wait_for_service(hub: RunningHub, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the tenanthub service did not come up:\n" + hub.log()[-3000:])
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     if PROXY_MISSING:
@@ -99,7 +86,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     hub = write_hub(root / "hub", config, PASSWORDS)
     try:
         hub.start()
-        wait_for_service(hub)
+        hub.wait_for_service()
         api = Api(hub)
         api.tokens[DAEMON] = token_path(hub.data_dir, CHECKPOINTER.name).read_text()
         for user in ("admin", "alice", "bob", "dan"):

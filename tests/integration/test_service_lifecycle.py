@@ -43,14 +43,7 @@ def alive(pid: int) -> bool:
 def test_the_service_stops_when_its_hub_is_killed(hub_factory):
     hub = hub_factory(config={**BASE_CONFIG, "backend": {"kind": "local"}})
     assert hub.proc is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).ok:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
+    hub.wait_for_service()
     missing = requests.get(hub.url + "services/tenanthub/api/v1/no/such/route", timeout=10)
     assert missing.status_code == 404
     assert "openapi.json" in missing.json()["message"]  # JSON like the rest of the API

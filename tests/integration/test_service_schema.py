@@ -33,7 +33,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,18 +81,6 @@ class SchemaHub:
         return {"Authorization": f"token {self.token}"}
 
 
-def wait_for_service(hub: RunningHub, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the tenanthub service did not come up:\n" + hub.log()[-3000:])
-
-
 @pytest.fixture(scope="module")
 def schema_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchemaHub]:
     if PROXY_MISSING:
@@ -103,7 +90,7 @@ def schema_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchemaHub]:
     hub = write_hub(tmp_path_factory.mktemp("schema"), CONFIG, PASSWORDS)
     try:
         hub.start()
-        wait_for_service(hub)
+        hub.wait_for_service()
         browser = Browser(hub, "admin")
         assert browser.login().status_code == 302
         made = browser.api("POST", "users/admin/tokens", json={"note": "schema test"})

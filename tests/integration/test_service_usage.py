@@ -48,18 +48,6 @@ def ok(response: requests.Response) -> Any:
     return response.json()
 
 
-def wait_for_service(hub: RunningHub, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(hub.url + "services/tenanthub/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the tenanthub service did not come up:\n" + hub.log()[-3000:])
-
-
 def signed_in(hub: RunningHub, user: str) -> tuple[Browser, str]:
     browser = Browser(hub, user)
     assert browser.login().status_code == 302
@@ -90,7 +78,7 @@ def wait_for(what: str, check: Any, timeout: float = 40) -> Any:
 
 def test_live_usage_follows_servers_and_the_sampler_records_history(hub_factory, db_url):
     hub = hub_factory(config=CONFIG, db_url=db_url)
-    wait_for_service(hub)
+    hub.wait_for_service()
     alice, alice_token = signed_in(hub, "alice")  # admin of vision
     bob, bob_token = signed_in(hub, "bob")  # member of vision and nlp
     _dan, dan_token = signed_in(hub, "dan")  # member of nlp only
