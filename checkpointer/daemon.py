@@ -40,6 +40,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from checkpointer import failpoints
 from checkpointer.drivers.base import (
     ChangeMark,
     ContainerRef,
@@ -378,6 +379,7 @@ class Checkpointer:
         )
         name = container.name
         log.info("container %s: idle and changed; checkpoint %s", name, record.id)
+        failpoints.hit("created")
         step = "measuring the changes"
         made: ImageRef | None = None
         try:
@@ -408,9 +410,11 @@ class Checkpointer:
                 checkpoint_id=record.id,
             )
             made = await self._io(self.driver.commit, container, repository, tag, labels)
+            failpoints.hit("committed")
             step = "verifying the image"
             await self.api.step(record.id, State.VERIFYING, image=made.ref, size_bytes=made.size)
             await self._io(self.driver.verify, made, labels, container.image)
+            failpoints.hit("verified")
             top = await self._io(self.driver.top_layer, made)
             if memory.top_layer is not None and top == memory.top_layer:
                 await self._io(self.driver.remove, made, registry=False)
@@ -421,6 +425,7 @@ class Checkpointer:
             step = "pushing the image to the registry"
             await self.api.step(record.id, State.PUSHING)
             digest = await self._io(self.driver.push, made)
+            failpoints.hit("pushed")
             done, expired = await self.api.step(
                 record.id, State.READY, image=made.ref, digest=digest, size_bytes=made.size
             )
