@@ -7,6 +7,11 @@ config, on loopback) with the checkpointer service token from
 ``TENANTHUB_CHECKPOINTER_TOKEN``, ``TENANTHUB_CHECKPOINTER_TOKEN_FILE`` or, on a
 one-machine install, the hub's secrets folder. ``TENANTHUB_NODE`` names the node
 (default: the host name). The token is never logged.
+
+It also listens for the spawner's "checkpoint before stop" requests
+(``checkpointer.endpoint``) on ``checkpoint.daemon_port`` at
+``TENANTHUB_CHECKPOINTER_BIND`` (default 127.0.0.1; a DaemonSet binds the node's
+address).
 """
 
 from __future__ import annotations
@@ -62,11 +67,18 @@ async def serve(env: Mapping[str, str]) -> None:
         "checkpointer on node %s: every %.0f s, idle after %s, registry %s",
         node, settings.check_every, settings.idle_after, settings.registry,
     )  # fmt: skip
+    from checkpointer import endpoint
+
+    bind = env.get("TENANTHUB_CHECKPOINTER_BIND") or "127.0.0.1"
+    listener = endpoint.start(daemon, token, bind, config.checkpoint.port(config.hub))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await daemon.run(stop)
+    try:
+        await daemon.run(stop)
+    finally:
+        listener.stop()
 
 
 def main() -> None:

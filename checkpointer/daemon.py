@@ -292,6 +292,9 @@ class Checkpointer:
     memory: dict[str, Memory] = field(default_factory=dict)
     #: ids of deleted checkpoints whose images are removed already
     removed: set[int] = field(default_factory=set)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    #: when the last tick began (health: a stuck loop stops advancing it)
+    last_tick: datetime | None = None
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -310,11 +313,23 @@ class Checkpointer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.check_every)
 
+    async def _node_containers(self) -> list[ContainerRef]:
+        """The TenantHub notebook containers of this node."""
+        return await self._io(self.driver.containers, SELECTOR)
+
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        """One checkpoint of a container at a time (a tick and a stop request may meet)."""
+        return self.locks.setdefault(container_id, asyncio.Lock())
+
     async def tick(self) -> list[Outcome]:
-        containers = await self._io(self.driver.containers, SELECTOR)
+        containers = await self._node_containers()
         live = {c.id for c in containers}
         for gone in set(self.memory) - live:
             del self.memory[gone]
+        for gone in set(self.locks) - live:
+            if not self.locks[gone].locked():
+                del self.locks[gone]
+        self.last_tick = self.clock()
         gate = asyncio.Semaphore(max(1, self.settings.concurrency))
 
         async def one(container: ContainerRef) -> Outcome:
@@ -336,6 +351,13 @@ class Checkpointer:
         server = server_of(container, labels, self.settings)
         if isinstance(server, str):
             return Outcome(container.name, "ignored", server)
+        if self._lock(container.id).locked():
+            return Outcome(container.name, "busy", "a checkpoint of it is running")
+        async with self._lock(container.id):
+            return await self._consider_idle(server)
+
+    async def _consider_idle(self, server: Server) -> Outcome:
+        container = server.container
         idle = await self.idleness(server)
         memory = self.memory.setdefault(container.id, Memory())
         now = self.clock()
@@ -348,6 +370,34 @@ class Checkpointer:
         if action is not Action.CHECKPOINT:
             return Outcome(container.name, action.value, idle.reason)
         return await self.checkpoint(server, memory)
+
+    async def checkpoint_before_stop(self, user: str, server_name: str) -> Outcome:
+        """The spawner is about to stop this server: checkpoint it now if it changed.
+
+        Idleness does not matter (the server is going away) and neither does the
+        back-off after a failure (this is the last chance). A checkpoint of the same
+        container that a tick is making is waited for, then the change check decides
+        whether anything is left to save. Returns ``not-here`` when this node runs no
+        such server (the caller asked the wrong node or it stopped already).
+        """
+        for container in await self._node_containers():
+            labels = container.labels
+            if labels.get(LABEL_USERNAME) == user and labels.get(LABEL_SERVER) == server_name:
+                break
+        else:
+            return Outcome(f"{user}/{server_name}", "not-here", "no such server on this node")
+        image_labels: Mapping[str, str] = {}
+        if container.running:
+            image_labels = await self._io(self.details.image_labels, container)
+        server = server_of(container, image_labels, self.settings)
+        if isinstance(server, str):
+            return Outcome(container.name, "ignored", server)
+        async with self._lock(container.id):
+            memory = self.memory.setdefault(container.id, Memory())
+            if not await self._io(self.driver.changed_since, container, memory.mark):
+                return Outcome(container.name, Action.UNCHANGED.value, unchanged_message())
+            log.info("container %s: stopping; checkpoint before it goes", container.name)
+            return await self.checkpoint(server, memory)
 
     async def idleness(self, server: Server) -> IdleDecision:
         now = self.clock()

@@ -23,6 +23,7 @@ from tornado import web
 from traitlets import HasTraits, Unicode, default
 
 from hub.app.context import PlatformContext, config_path_from_env, get_context
+from hub.app.service_tokens import CHECKPOINTER, service_token
 from hub.tenancy.checkpoint_store import Checkpoint, CheckpointStore
 from hub.tenancy.quota import quota_message
 from hub.tenancy.usage import Allocation
@@ -30,6 +31,8 @@ from spawner.admission import AdmissionRefused, admit
 from spawner.form import parse_form, render_form
 from spawner.plan import SpawnPlan, make_plan
 from spawner.plan.checkpoint import Candidate, ImageChoice, choose_image, parse_answer, with_image
+from spawner.stop_checkpoint import ask as ask_checkpointer
+from spawner.stop_checkpoint import plan_stop_checkpoint
 
 
 class TenancyRefused(web.HTTPError):
@@ -346,9 +349,48 @@ class TenantSpawnerMixin(HasTraits):
 
     async def stop(self, now: bool = False) -> Any:
         try:
+            await self.checkpoint_before_stop()
             return await super().stop(now=now)  # type: ignore[misc]
         finally:
             self.tenancy_release()
+
+    def checkpointer_node_host(self) -> str | None:
+        """Backend hook: the address of the node running this server (where its
+        checkpointer listens). One machine: loopback."""
+        return "127.0.0.1"
+
+    async def checkpoint_before_stop(self) -> None:
+        """Ask the node's checkpointer to save the server, waiting at most ``stop_wait``."""
+        config = self.platform.config
+        profile_name = self.tenancy_plan.profile if self.tenancy_plan else self._state_profile
+        profile = config.profile(profile_name) if profile_name else None
+        plan = plan_stop_checkpoint(
+            enabled=config.checkpoint.enabled,
+            profile_checkpoints=bool(profile and profile.checkpoint),
+            supported=self.checkpoints_supported,
+            node_host=self.checkpointer_node_host(),
+            port=config.checkpoint.port(config.hub),
+            wait=float(config.checkpoint.stop_wait),
+            user=self.user.name,
+            server=self.name,
+        )
+        if isinstance(plan, str):
+            self.log.debug("No checkpoint before stopping %s: %s", self.ledger_key, plan)
+            return
+        token = await asyncio.to_thread(service_token, self.platform.data_dir, CHECKPOINTER.name)
+        started = time.monotonic()
+        said = await ask_checkpointer(plan, token)
+        self.log.info(
+            "Checkpoint before stopping %s: %s (%.1f s)",
+            self.ledger_key, said, time.monotonic() - started,
+        )  # fmt: skip
+
+    _state_profile: str | None = None
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)  # type: ignore[misc]
+        chosen = _json(state).get(STATE_KEY) or {}
+        self._state_profile = chosen.get("profile") if isinstance(chosen, dict) else None
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()  # type: ignore[misc]

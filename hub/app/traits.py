@@ -18,6 +18,7 @@ from typing import Any
 from hub.app import log_safety
 from hub.app.auth_traits import AUTHENTICATOR_CLASSES, auth_traits
 from hub.app.backend import detect_backend
+from hub.app.checkpoint_services import checkpoint_services
 from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.app.proxy import find_proxy_command, secret_file
 from hub.app.service_tokens import platform_services
@@ -184,9 +185,16 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
         traits["JupyterHub"]["services"].append(service)
         traits["JupyterHub"]["load_roles"].append(role)
     services, roles = platform_services(data_dir)
+    managed = {
+        s["name"]: s for s in checkpoint_services(config, backend, data_dir, platform.config_path)
+    }
     services = [
-        platform_service(platform, s) if s["name"] == PLATFORM_SERVICE else s for s in services
+        platform_service(platform, s)
+        if s["name"] == PLATFORM_SERVICE
+        else {**s, **managed.pop(s["name"], {})}
+        for s in services
     ]
+    services.extend(managed.values())
     traits["JupyterHub"]["custom_scopes"] = CUSTOM_SCOPES
     traits["JupyterHub"]["services"].extend(services)
     traits["JupyterHub"]["load_roles"].extend(roles)

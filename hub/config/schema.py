@@ -699,7 +699,20 @@ class CheckpointSettings(Strict):
         None,
         ge=1,
         le=65535,
-        description="Loopback port of the node's checkpointer; default: hub.port + 4.",
+        description="Port of the node's checkpointer (loopback on one machine, the node's "
+        "address in a cluster); default: hub.port + 4.",
+    )
+    run_daemon: bool = Field(
+        True,
+        description="Docker backend: the hub starts this machine's checkpointer as a managed "
+        "service. Off: run `python -m checkpointer` yourself (or not at all). Kubernetes: "
+        "ignored, the chart's DaemonSet runs one per node.",
+    )
+    local_registry: bool = Field(
+        False,
+        description="Docker backend: the hub also runs a registry (Debian's docker-registry) "
+        "at `registry`, which must then be a 127.0.0.1 address; its images are kept under "
+        "hub.data_dir/registry. For one machine (the demo); a cluster uses a real registry.",
     )
 
     @field_validator("registry")
@@ -721,6 +734,22 @@ class CheckpointSettings(Strict):
                 "between them, parts separated by /"
             )
         return value
+
+    @model_validator(mode="after")
+    def _local_registry_on_loopback(self) -> CheckpointSettings:
+        host = self.registry.rsplit(":", 1)[0] if ":" in self.registry else self.registry
+        if self.local_registry and host not in ("127.0.0.1", "localhost"):
+            raise ValueError(
+                f"local_registry runs a registry on this machine's loopback, but registry is "
+                f"{self.registry!r}: use 127.0.0.1:<port>, or turn local_registry off"
+            )
+        return self
+
+    @property
+    def registry_port(self) -> int:
+        """The registry's port (5000 when the address names none)."""
+        _, _, port = self.registry.rpartition(":")
+        return int(port) if port.isdigit() else 5000
 
     @property
     def max_diff(self) -> int:

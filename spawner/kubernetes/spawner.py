@@ -276,6 +276,16 @@ class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
 
         return PodReflector
 
+    def checkpointer_node_host(self) -> str | None:
+        """The pod's node address (``status.hostIP``): the checkpointer DaemonSet listens
+        there. None when the reflector has not seen the pod (nothing to checkpoint)."""
+        reflector = getattr(self, "pod_reflector", None)
+        if reflector is None or not self.namespace or not self.pod_name:
+            return None
+        pod = reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        host = ((pod or {}).get("status") or {}).get("hostIP")
+        return str(host) if host else None
+
     async def stop(self, now: bool = False) -> Any:
         try:
             return await super().stop(now=now)

@@ -52,6 +52,8 @@ BASE_CONFIG: dict[str, Any] = {
         },
     ],
     "culling": {"enabled": False},
+    # tests that checkpoint run their own daemon (or ask for the hub's): none by default
+    "checkpoint": {"run_daemon": False},
 }
 
 

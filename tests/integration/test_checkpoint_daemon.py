@@ -70,7 +70,10 @@ def config_for(tenant: str, registry: RegistryServer) -> dict[str, Any]:
         {"name": tenant, "quota": {"servers": 1, "cpu": "4", "memory": "8Gi"},
          "members": [{"user": "alice"}]}
     ]  # fmt: skip
-    config["checkpoint"] = {"registry": registry.address, "idle_after": 60, "keep": 1}
+    # the daemon runs in the test, not as the hub's managed service
+    config["checkpoint"] = {
+        "registry": registry.address, "idle_after": 60, "keep": 1, "run_daemon": False,
+    }  # fmt: skip
     return config
 
 
