@@ -59,6 +59,7 @@ from checkpointer.names import (
     tag_for,
 )
 from checkpointer.platform_client import Checkpoint, PlatformClient, PlatformError, ServerEndpoint
+from checkpointer.sources import ContainerSource
 
 log = logging.getLogger("tenanthub.checkpointer")
 T = TypeVar("T")
@@ -288,6 +289,8 @@ class Checkpointer:
     driver: RuntimeDriver
     api: PlatformClient
     details: ContainerDetails
+    #: this node's notebook containers: the engine's by label, or the node's pods
+    source: ContainerSource
     clock: Callable[[], datetime] = utcnow
     memory: dict[str, Memory] = field(default_factory=dict)
     #: ids of deleted checkpoints whose images are removed already
@@ -315,7 +318,7 @@ class Checkpointer:
 
     async def _node_containers(self) -> list[ContainerRef]:
         """The TenantHub notebook containers of this node."""
-        return await self._io(self.driver.containers, SELECTOR)
+        return await self.source.containers()
 
     def _lock(self, container_id: str) -> asyncio.Lock:
         """One checkpoint of a container at a time (a tick and a stop request may meet)."""

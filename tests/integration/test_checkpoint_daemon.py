@@ -21,10 +21,11 @@ from typing import Any
 import docker
 import pytest
 
-from checkpointer.daemon import Checkpointer, DockerDetails, settings_from_config
+from checkpointer.daemon import SELECTOR, Checkpointer, DockerDetails, settings_from_config
 from checkpointer.drivers.docker import DockerDriver
 from checkpointer.names import repository_for
 from checkpointer.platform_client import PlatformClient, load_token
+from checkpointer.sources import DockerLabelSource
 from hub.app.service_tokens import CHECKPOINTER, token_path
 from hub.config.loader import load_config
 from tests.conftest import need
@@ -114,11 +115,13 @@ def test_idle_server_is_checkpointed_to_the_registry_and_retention_removes_the_o
     client = docker.from_env()
 
     async def scenario() -> dict[str, Any]:
+        driver = DockerDriver(client)
         daemon = Checkpointer(
             settings=settings_from_config(config, NODE),
-            driver=DockerDriver(client),
+            driver=driver,
             api=PlatformClient(hub.url, token),
             details=DockerDetails(client),
+            source=DockerLabelSource(driver, SELECTOR),
             clock=lambda: later,
         )
         plan = await daemon.recover()
