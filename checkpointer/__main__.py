@@ -36,9 +36,20 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from checkpointer.daemon import SELECTOR, Checkpointer, DockerDetails, settings_from_config
+from checkpointer.daemon import (
+    SELECTOR,
+    Checkpointer,
+    ContainerDetails,
+    DockerDetails,
+    settings_from_config,
+)
 from checkpointer.platform_client import PlatformClient, load_token
-from checkpointer.sources import ContainerSource, DockerLabelSource, KubernetesPodSource
+from checkpointer.sources import (
+    ContainerSource,
+    DockerLabelSource,
+    KubernetesPodSource,
+    PodDetails,
+)
 
 log = logging.getLogger("tenanthub.checkpointer")
 CONFIG_ENV = "TENANTHUB_CONFIG"
@@ -125,17 +136,18 @@ async def serve(env: Mapping[str, str]) -> None:
     client = docker.from_env()
     driver = DockerDriver(client)
     source: ContainerSource
+    details: ContainerDetails
     if mode == "kubernetes":
         pods = KubernetesPodSource(await kubernetes_api(env), node)
         pods.start()
-        source = pods
+        source, details = pods, PodDetails(client, pods)
     else:
-        source = DockerLabelSource(driver, SELECTOR)
+        source, details = DockerLabelSource(driver, SELECTOR), DockerDetails(client)
     daemon = Checkpointer(
         settings=settings,
         driver=driver,
         api=PlatformClient(hub_url(config, env), token),
-        details=DockerDetails(client),
+        details=details,
         source=source,
     )
     log.info(

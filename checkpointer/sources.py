@@ -36,6 +36,8 @@ from checkpointer.names import LABEL_SERVER, LABEL_USERNAME
 if TYPE_CHECKING:
     from kubernetes_asyncio.client import ApiClient
 
+    from checkpointer.platform_client import ServerEndpoint
+
 log = logging.getLogger("tenanthub.checkpointer")
 
 #: The labels of every TenantHub notebook pod (``spawner.kubernetes.manifests.user_pod``);
@@ -254,8 +256,11 @@ class PodCache:
         return found, reasons
 
     def pod_ip(self, container_id: str) -> str | None:
-        """The pod address of the pod running ``container_id`` (``status.podIP``)."""
-        for pod in self.pods.values():
+        """The pod address of the pod running ``container_id`` (``status.podIP``).
+
+        Called from worker threads: it iterates over a copy of the cache.
+        """
+        for pod in list(self.pods.values()):
             for state in (pod.get("status") or {}).get("containerStatuses") or []:
                 parsed = parse_container_id(state.get("containerID") or "")
                 if parsed and parsed[1] == container_id:
@@ -264,6 +269,33 @@ class PodCache:
 
 
 # ============================================================================ Kubernetes mode
+
+
+class PodDetails:
+    """What the daemon reads of a container in Kubernetes mode (``ContainerDetails``).
+
+    The engine still holds the container's environment (the kubelet resolves the
+    spawner's Secret into it) and its image's labels, but not its address: a pod's
+    containers share the sandbox's network, so the engine reports no IP for them.
+    A server bound to all addresses (``JUPYTERHUB_SERVICE_URL`` on ``0.0.0.0``) is
+    reached at the pod's IP from the watch's cache instead.
+    """
+
+    def __init__(self, engine: Any, pods: KubernetesPodSource) -> None:
+        self.engine = engine  # a docker.DockerClient
+        self.pods = pods
+
+    def endpoint(self, container: ContainerRef) -> ServerEndpoint | None:
+        # imported here: the daemon imports this module for ContainerSource
+        from checkpointer.daemon import endpoint_from_env
+
+        info = self.engine.api.inspect_container(container.id)
+        env = (info.get("Config") or {}).get("Env") or []
+        return endpoint_from_env(env, self.pods.pod_ip(container.id))
+
+    def image_labels(self, container: ContainerRef) -> Mapping[str, str]:
+        info = self.engine.api.inspect_image(container.image)
+        return dict((info.get("Config") or {}).get("Labels") or {})
 
 
 class KubernetesPodSource:
@@ -412,6 +444,7 @@ __all__ = [
     "DockerLabelSource",
     "KubernetesPodSource",
     "PodCache",
+    "PodDetails",
     "SourceUnavailable",
     "backoff_delay",
     "image_of_status",

@@ -26,9 +26,16 @@ from kubernetes.client.rest import ApiException
 from kubernetes_asyncio import config as async_config
 
 from checkpointer import daemonset
+from checkpointer.daemon import DockerDetails
 from checkpointer.drivers.base import ContainerRef
 from checkpointer.names import LABEL_SERVER, LABEL_USERNAME
-from checkpointer.sources import NOTEBOOK_CONTAINER, NOTEBOOK_POD_SELECTOR, KubernetesPodSource
+from checkpointer.platform_client import ServerEndpoint
+from checkpointer.sources import (
+    NOTEBOOK_CONTAINER,
+    NOTEBOOK_POD_SELECTOR,
+    KubernetesPodSource,
+    PodDetails,
+)
 from tests.k8s import NODE, PAUSE_IMAGE, TEST_LABELS, restricted_pod, wait_for_pod_phase
 
 pytestmark = pytest.mark.timeout(120)
@@ -117,6 +124,11 @@ def notebook_like_pod(
     pod.spec.containers[0].name = NOTEBOOK_CONTAINER
     pod.spec.containers[0].image_pull_policy = "IfNotPresent"
     pod.spec.termination_grace_period_seconds = 1
+    # as the spawner sets them, with a server bound to all of the pod's addresses
+    pod.spec.containers[0].env = [
+        client.V1EnvVar(name="JUPYTERHUB_SERVICE_URL", value=f"http://0.0.0.0:18888/user/{name}/"),
+        client.V1EnvVar(name="JUPYTERHUB_API_TOKEN", value=f"token-of-{name}"),
+    ]
     if node is not None:
         pod.spec.node_name = node
     return pod
@@ -159,6 +171,16 @@ def test_the_pod_source_finds_this_nodes_notebook_pods_and_follows_the_watch(
         other = KubernetesPodSource(api, "other-node")
         try:
             listed = in_namespace(await source.containers(), namespace)
+            engine = docker.from_env()
+            try:
+                found = listed["first"]
+                reach = (
+                    PodDetails(engine, source).endpoint(found),
+                    DockerDetails(engine).endpoint(found),
+                )
+                image_labels = PodDetails(engine, source).image_labels(found)
+            finally:
+                engine.close()
             pods = {
                 p["metadata"]["name"]
                 for p in source.cache.pods.values()
@@ -187,6 +209,8 @@ def test_the_pod_source_finds_this_nodes_notebook_pods_and_follows_the_watch(
             )
             return {
                 "listed": listed,
+                "reach": reach,
+                "image_labels": image_labels,
                 "pods": pods,
                 "other_listed": other_listed,
                 "other_pods": other_pods,
@@ -209,6 +233,12 @@ def test_the_pod_source_finds_this_nodes_notebook_pods_and_follows_the_watch(
     assert first.labels[LABEL_USERNAME] == "first@example.org"
     assert first.labels[LABEL_SERVER] == ""
     assert first.labels["tenanthub.io/tenant"] == "vision"
+    # the server is reached at the pod's address (the engine knows none for it)
+    assert out["reach"] == (
+        ServerEndpoint("http://127.0.0.1:18888/user/first/", "token-of-first"),
+        None,
+    )
+    assert out["image_labels"]["io.tenanthub.profile"] == "cpu"  # the image's own labels
     # the other node's pod is there for its own node's source, not yet a container
     assert out["other_pods"] == {"elsewhere"} and out["other_listed"] == {}
 
