@@ -15,6 +15,7 @@ import base64
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,17 +27,25 @@ from kubernetes.client.rest import ApiException
 from kubernetes_asyncio import config as async_config
 
 from checkpointer import daemonset
-from checkpointer.daemon import DockerDetails
+from checkpointer.daemon import Checkpointer, DockerDetails, Outcome, settings_from_config
 from checkpointer.drivers.base import ContainerRef
-from checkpointer.names import LABEL_SERVER, LABEL_USERNAME
-from checkpointer.platform_client import ServerEndpoint
+from checkpointer.drivers.docker import DockerDriver
+from checkpointer.names import LABEL_SERVER, LABEL_USERNAME, repository_for
+from checkpointer.platform_client import PlatformClient, ServerEndpoint, load_token
 from checkpointer.sources import (
     NOTEBOOK_CONTAINER,
     NOTEBOOK_POD_SELECTOR,
     KubernetesPodSource,
     PodDetails,
 )
+from hub.app.service_tokens import CHECKPOINTER, token_path
+from hub.config.loader import load_config
+from tests.integration.conftest import hub_factory  # noqa: F401 - fixture
+from tests.integration.hubrunner import Browser
+from tests.integration.test_checkpoint_daemon import registry_has
 from tests.k8s import NODE, PAUSE_IMAGE, TEST_LABELS, restricted_pod, wait_for_pod_phase
+from tests.k8s.test_hub_k8s import host_volume, k8s_config, pods_of
+from tests.services.registry import RegistryServer
 
 pytestmark = pytest.mark.timeout(120)
 T = TypeVar("T")
@@ -348,3 +357,73 @@ def test_the_daemon_set_is_accepted_by_the_api_server(
     with pytest.raises(ApiException) as absent:  # a dry run stores nothing
         apps.read_namespaced_daemon_set(daemonset.NAME, daemonset.NAMESPACE)
     assert absent.value.status == 404
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_a_tick_in_kubernetes_mode_checkpoints_a_spawned_server_to_the_registry(
+    hub_factory: Callable[..., Any],  # noqa: F811 - fixture
+    hub_kubeconfig: Path,
+    checkpointer_kubeconfig: Path,
+    kube_api: client.ApiClient,
+    new_tenant: Callable[[], str],
+    notebook_image: str,
+    registry: RegistryServer,
+    tmp_path: Path,
+) -> None:
+    """A server the hub spawned on the cluster: found through the pod watch (as the
+    DaemonSet's ServiceAccount), idle, committed, pushed and ready through the API."""
+    tenant = new_tenant()
+    core = client.CoreV1Api(kube_api)
+    host_volume(core, tenant, tmp_path / "volume", ["alice"])
+    config = k8s_config(tenant, hub_kubeconfig)
+    config["checkpoint"] = {"registry": registry.address, "idle_after": 60, "run_daemon": False}
+    hub = hub_factory(config=config)
+    alice = Browser(hub, "alice")
+    assert alice.login().status_code == 302
+    page = alice.spawn({"tenant": tenant, f"profile-{tenant}": "small"})
+    assert page.status_code == 200, page.text[-2000:]
+    alice.wait_ready(timeout=120)
+    [pod] = pods_of(core, tenant)
+    engine = docker.from_env()
+    # a change outside the home volume (what a checkpoint is for)
+    container_id = pod.status.container_statuses[0].container_id.split("://", 1)[1]
+    wrote = engine.api.exec_start(
+        engine.api.exec_create(container_id, ["sh", "-c", "echo one > /tmp/th-proof"])
+    )
+    assert wrote == b"", wrote
+
+    platform = load_config(hub.config_path)
+    token = load_token({}, token_path(platform.hub.data_dir, CHECKPOINTER.name))
+    later = datetime.now(UTC) + timedelta(hours=2)
+
+    async def scenario() -> list[Outcome]:
+        api = await async_config.new_client_from_config(config_file=str(checkpointer_kubeconfig))
+        pods = KubernetesPodSource(api, NODE)
+        driver = DockerDriver(engine)
+        daemon = Checkpointer(
+            settings=settings_from_config(platform, NODE),
+            driver=driver,
+            api=PlatformClient(hub.url, token),
+            details=PodDetails(engine, pods),
+            source=pods,
+            clock=lambda: later,
+        )
+        try:
+            return await daemon.tick()
+        finally:
+            await pods.close()
+            await api.close()
+
+    try:
+        outcomes = asyncio.run(scenario())
+    finally:
+        engine.close()
+    mine = [o for o in outcomes if o.container == f"th-{tenant}/{pod.metadata.name}"]
+    assert [o.action for o in mine] == ["ready"], outcomes
+    made = mine[0].checkpoint
+    assert made is not None and made.state == "ready" and made.node == NODE
+    assert (made.user, made.server, made.tenant, made.profile) == ("alice", "", tenant, "small")
+    assert made.base_image == notebook_image
+    assert made.image.startswith(repository_for(registry.address, "tenanthub", tenant, "alice"))
+    assert registry_has(registry, made.image)
