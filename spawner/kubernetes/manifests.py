@@ -516,6 +516,8 @@ def user_pod(
     notes = {
         **(annotations or {}),
         "tenanthub.io/user": plan.username,
+        # exact, unlike a label value (the checkpointer names the server by it)
+        "tenanthub.io/server": plan.server_name,
         "tenanthub.io/tenant": plan.tenant,
         "tenanthub.io/profile": plan.profile,
         "tenanthub.io/checkpoint": "true" if plan.checkpoint else "false",

@@ -574,6 +574,7 @@ def test_cpu_pod_is_the_whole_restricted_manifest() -> None:
             "annotations": {
                 "hub.jupyter.org/username": "Alice.Smith",
                 "tenanthub.io/user": "Alice.Smith",
+                "tenanthub.io/server": "vision",
                 "tenanthub.io/tenant": "vision",
                 "tenanthub.io/profile": "small",
                 "tenanthub.io/checkpoint": "true",
@@ -650,6 +651,7 @@ def test_gpu_pod_adds_gpu_limit_tolerations_and_node_selector() -> None:
             },
             "annotations": {
                 "tenanthub.io/user": "bob",
+                "tenanthub.io/server": "",
                 "tenanthub.io/tenant": "vision",
                 "tenanthub.io/profile": "gpu",
                 "tenanthub.io/checkpoint": "false",
