@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages TenantHub needs, only those missing (idempotent).
-#   install-system.sh demo   what `make demo` needs: Python venv, Node.js + npm
+#   install-system.sh demo   what `make demo` needs: Python venv, Node.js + npm, and
+#                            docker-registry when a Docker engine answers (checkpoints)
 #   install-system.sh test   plus what the tests need: PostgreSQL server, docker.io, slapd +
 #                            ldap-utils (tests/services/slapd.py), and what tests/k8s/cluster.sh
 #                            needs to build and run the Kubernetes test cluster (Go, etcd, build
@@ -30,11 +31,16 @@ need_cmd node nodejs
 need_cmd npm npm
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then packages+=(python3-venv); fi
 need_cmd debootstrap debootstrap
+# a Docker demo saves idle servers as images in a loopback registry the hub runs
+# (checkpoint.local_registry in examples/demo.yaml); without an engine the demo runs
+# the local backend, which has no images to save
+if [[ "$purpose" == test ]] || docker info >/dev/null 2>&1; then
+  need_pkg docker-registry
+fi
 if [[ "$purpose" == test ]]; then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
   need_pkg slapd
   need_pkg ldap-utils
-  need_pkg docker-registry
   [[ -x /usr/sbin/dockerd ]] || docker info >/dev/null 2>&1 || packages+=(docker.io)
   [[ -x /usr/bin/chromium ]] || packages+=(chromium)
   need_cmd ab apache2-utils  # ApacheBench: benchmarks/tenant_list.py --client ab
