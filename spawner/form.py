@@ -54,11 +54,13 @@ def render_form(
     server_name: str,
     local_backend_warning: bool,
     offers: Offers | None = None,
+    not_saved: str | None = None,
 ) -> str:
     """HTML inside JupyterHub's spawn ``<form>``; values are read by ``parse_form``.
 
     ``offers``: checkpoints of an older image per (tenant, profile), asked about below
-    that profile (see ``spawner.plan.checkpoint``).
+    that profile (see ``spawner.plan.checkpoint``). ``not_saved``: why the server's
+    last checkpoint was not made (``spawner.plan.checkpoint.not_saved_notice``).
     """
     if not memberships:
         return (
@@ -72,6 +74,11 @@ def render_form(
             '<div class="alert alert-info">This platform runs servers with the <b>local</b> '
             "backend: every server runs as the same OS user, so users are not isolated from "
             "each other. Use it for a trial only.</div>"
+        )
+    if not_saved:
+        parts.append(
+            '<div class="alert alert-warning" id="tenanthub-not-saved"><b>Your environment '
+            f"was not saved last time.</b> {escape(not_saved)}</div>"
         )
     if len(shown) == 1:
         only = shown[0].tenant

@@ -30,7 +30,14 @@ from hub.tenancy.usage import Allocation
 from spawner.admission import AdmissionRefused, admit
 from spawner.form import parse_form, render_form
 from spawner.plan import SpawnPlan, make_plan
-from spawner.plan.checkpoint import Candidate, ImageChoice, choose_image, parse_answer, with_image
+from spawner.plan.checkpoint import (
+    Candidate,
+    ImageChoice,
+    choose_image,
+    not_saved_notice,
+    parse_answer,
+    with_image,
+)
 from spawner.stop_checkpoint import ask as ask_checkpointer
 from spawner.stop_checkpoint import plan_stop_checkpoint
 
@@ -152,7 +159,18 @@ class TenantSpawnerMixin(HasTraits):
             self.name,
             self.local_backend_warning,
             await self._restore_offers(),
+            await self._not_saved_notice(),
         )
+
+    async def _not_saved_notice(self) -> str | None:
+        if not (self.platform.config.checkpoint.enabled and self.checkpoints_supported):
+            return None
+        attempt = await self.platform.read(
+            self.checkpoint_store.newest_attempt, self.user.name, self.name
+        )
+        if attempt is None:
+            return None
+        return not_saved_notice(attempt.state, attempt.size_bytes, attempt.message)
 
     local_backend_warning = False
 

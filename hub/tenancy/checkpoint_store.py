@@ -332,6 +332,18 @@ class CheckpointStore:
             ).one_or_none()
         return (_out(latest) if latest is not None else None), _out(newest)
 
+    def newest_attempt(self, user: str, server: str) -> Checkpoint | None:
+        """The user's server's newest checkpoint record in any state (the spawn form tells
+        the user when it was not saved, and why)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(_T)
+                .where(_T.c.user == user, _T.c.server == server, _T.c.deleted.is_(False))
+                .order_by(*_NEWEST_FIRST)
+                .limit(1)
+            ).one_or_none()
+        return _out(row) if row is not None else None
+
     def newest_ready_per_profile(self, user: str, server: str) -> list[Checkpoint]:
         """The newest ready checkpoint of each (tenant, profile) of the user's server: what
         the spawn form may offer to restore. Retention keeps few ready ones per server,

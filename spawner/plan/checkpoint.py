@@ -94,3 +94,16 @@ def parse_answer(value: object) -> Answer | None:
     if value not in ANSWERS:
         raise ValueError(f"checkpoint must be 'restore' or 'fresh', not {value!r}")
     return value
+
+
+def not_saved_notice(state: str | None, size_bytes: int | None, message: str) -> str | None:
+    """What the spawn form tells the user about their server's newest checkpoint attempt.
+
+    Only what they can act on or should know before starting: a checkpoint that
+    failed, or one skipped because the changes were over the size limit (that skip
+    records the measured size). A skip because nothing changed, or an attempt still
+    in progress or ready, says nothing.
+    """
+    if state == "failed" or (state == "skipped" and size_bytes is not None):
+        return message or "Your environment was not saved the last time."
+    return None

@@ -24,6 +24,7 @@ from spawner.plan.checkpoint import (
     CHECKPOINT_ENV,
     Candidate,
     choose_image,
+    not_saved_notice,
     parse_answer,
     with_image,
 )
@@ -199,3 +200,38 @@ def test_after_an_image_change_the_form_offers_restore_and_the_answer_decides(pl
     assert start_image(after, "alice", "fresh") == NEW
     assert start_image(after, "alice") == NEW
     assert asyncio.run(Probe(before, "alice")._restore_offers()) == {}  # same image: no question
+
+
+def test_the_form_tells_the_user_when_their_environment_was_not_saved_and_why(platform) -> None:
+    context = platform(NEW)
+    store = CheckpointStore(context.engine)
+    form = lambda user: asyncio.run(Probe(context, user)._render_tenancy_form(None))  # noqa: E731
+    ready(context, "alice", NEW)
+    assert "tenanthub-not-saved" not in form("alice")
+    too_big = store.create("alice", "", "vision", "small", NEW, "node-1")
+    store.step(
+        too_big.id,
+        Step("skipped", size_bytes=7 << 30, message="Not saved: <7 GiB> is over the limit"),
+        3,
+    )
+    html = form("alice")
+    assert 'id="tenanthub-not-saved"' in html
+    assert "Not saved: &lt;7 GiB&gt; is over the limit" in html  # escaped
+    assert "tenanthub-not-saved" not in form("bob")  # alice's notice is hers alone
+    # a later attempt that had nothing to save, or is in flight, says nothing
+    nothing = store.create("alice", "", "vision", "small", NEW, "node-1")
+    store.step(nothing.id, Step("skipped", message="Not saved: nothing changed"), 3)
+    assert "tenanthub-not-saved" not in form("alice")
+    failed = store.create("alice", "", "vision", "small", NEW, "node-1")
+    store.step(failed.id, Step("failed", message="The checkpoint failed while pushing"), 3)
+    assert "failed while pushing" in form("alice")
+    store.create("alice", "", "vision", "small", NEW, "node-1")
+    assert "tenanthub-not-saved" not in form("alice")
+
+
+def test_only_failures_and_size_skips_are_worth_a_notice() -> None:
+    assert not_saved_notice("failed", None, "boom") == "boom"
+    assert not_saved_notice("skipped", 10, "too big") == "too big"
+    assert not_saved_notice("skipped", None, "nothing changed") is None
+    for state in ("ready", "requested", "committing", "pushing", None):
+        assert not_saved_notice(state, 10, "x") is None
