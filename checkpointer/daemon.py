@@ -453,7 +453,7 @@ class Checkpointer:
             repository = repository_for(
                 self.settings.registry, self.settings.repository_prefix, server.tenant, server.user
             )
-            tag = tag_for(server.server, self.clock())
+            tag = tag_for(server.server, self.clock(), record.id)
             labels = checkpoint_labels(
                 username=server.user,
                 server=server.server,

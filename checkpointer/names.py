@@ -159,9 +159,15 @@ def checkpoint_time(at: datetime) -> str:
     return at.astimezone(UTC).strftime(TIME_FORMAT)
 
 
-def tag_for(server: str, at: datetime) -> str:
-    """``<server-slug>-<UTC time>``: unique per server and second (at most 93 characters)."""
+def tag_for(server: str, at: datetime, serial: int | None = None) -> str:
+    """``<server-slug>-<UTC time>[-<serial>]``: readable, and unique with the checkpoint's
+    record id as ``serial`` (a tick and a stop may checkpoint the same server within one
+    second; the id never repeats). At most 93 characters plus the serial."""
     tag = f"{server_slug(server)}-{checkpoint_time(at)}"
+    if serial is not None:
+        if serial < 0:
+            raise CheckpointNameError(f"a checkpoint serial is not negative: {serial}")
+        tag = f"{tag}-{serial}"
     assert TAG.fullmatch(tag) and len(tag) <= MAX_TAG, tag
     return tag
 

@@ -26,7 +26,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes_asyncio import config as async_config
 
-from checkpointer import daemonset
+from checkpointer import daemonset, endpoint
 from checkpointer.daemon import Checkpointer, DockerDetails, Outcome, settings_from_config
 from checkpointer.drivers.base import ContainerRef
 from checkpointer.drivers.docker import DockerDriver
@@ -41,7 +41,7 @@ from checkpointer.sources import (
 from hub.app.service_tokens import CHECKPOINTER, token_path
 from hub.config.loader import load_config
 from tests.integration.conftest import hub_factory  # noqa: F401 - fixture
-from tests.integration.hubrunner import Browser
+from tests.integration.hubrunner import Browser, free_port
 from tests.integration.test_checkpoint_daemon import registry_has
 from tests.k8s import NODE, PAUSE_IMAGE, TEST_LABELS, restricted_pod, wait_for_pod_phase
 from tests.k8s.test_hub_k8s import host_volume, k8s_config, pods_of
@@ -377,7 +377,11 @@ def test_a_tick_in_kubernetes_mode_checkpoints_a_spawned_server_to_the_registry(
     core = client.CoreV1Api(kube_api)
     host_volume(core, tenant, tmp_path / "volume", ["alice"])
     config = k8s_config(tenant, hub_kubeconfig)
-    config["checkpoint"] = {"registry": registry.address, "idle_after": 60, "run_daemon": False}
+    daemon_port = free_port()
+    config["checkpoint"] = {
+        "registry": registry.address, "idle_after": 60, "run_daemon": False,
+        "daemon_port": daemon_port, "stop_wait": 120,
+    }  # fmt: skip
     hub = hub_factory(config=config)
     alice = Browser(hub, "alice")
     assert alice.login().status_code == 302
@@ -397,6 +401,15 @@ def test_a_tick_in_kubernetes_mode_checkpoints_a_spawned_server_to_the_registry(
     token = load_token({}, token_path(platform.hub.data_dir, CHECKPOINTER.name))
     later = datetime.now(UTC) + timedelta(hours=2)
 
+    def stop_server() -> None:
+        """Alice stops her server: the spawner asks the node's checkpointer first."""
+        engine.api.exec_start(
+            engine.api.exec_create(container_id, ["sh", "-c", "echo two > /tmp/th-proof2"])
+        )
+        stopped = alice.api("DELETE", "users/alice/server")
+        assert stopped.status_code in (202, 204), stopped.text
+        alice.wait_stopped(timeout=150)
+
     async def scenario() -> list[Outcome]:
         api = await async_config.new_client_from_config(config_file=str(checkpointer_kubeconfig))
         pods = KubernetesPodSource(api, NODE)
@@ -409,9 +422,14 @@ def test_a_tick_in_kubernetes_mode_checkpoints_a_spawned_server_to_the_registry(
             source=pods,
             clock=lambda: later,
         )
+        # the pod's node address (status.hostIP) is 127.0.0.1 on the test cluster
+        listener = endpoint.start(daemon, token, "127.0.0.1", daemon_port)
         try:
-            return await daemon.tick()
+            outcomes = await daemon.tick()
+            await asyncio.to_thread(stop_server)
+            return outcomes
         finally:
+            listener.stop()
             await pods.close()
             await api.close()
 
@@ -427,3 +445,22 @@ def test_a_tick_in_kubernetes_mode_checkpoints_a_spawned_server_to_the_registry(
     assert made.base_image == notebook_image
     assert made.image.startswith(repository_for(registry.address, "tenanthub", tenant, "alice"))
     assert registry_has(registry, made.image)
+
+    # the stop was checkpointed through the node's endpoint, and the next start runs it
+    assert "Checkpoint before stopping alice/: checkpoint" in hub.log(), hub.log()[-3000:]
+    records = asyncio.run(PlatformClient(hub.url, token).checkpoints(node=NODE))
+    ready = [c for c in records if c.state == "ready" and c.tenant == tenant and not c.deleted]
+    latest = max(ready, key=lambda c: c.id)
+    assert latest.id != made.id and registry_has(registry, latest.image)
+    page = alice.spawn({"tenant": tenant, f"profile-{tenant}": "small"})
+    assert page.status_code == 200, page.text[-2000:]
+    alice.wait_ready(timeout=120)
+    [again] = pods_of(core, tenant)
+    assert again.spec.containers[0].image == latest.image
+    restored = again.status.container_statuses[0].container_id.split("://", 1)[1]
+    engine = docker.from_env()
+    try:
+        proof = engine.api.exec_start(engine.api.exec_create(restored, ["cat", "/tmp/th-proof2"]))
+    finally:
+        engine.close()
+    assert proof.strip() == b"two"

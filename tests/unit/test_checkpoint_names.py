@@ -149,6 +149,8 @@ def test_tag_time_is_utc_and_naive_times_are_refused() -> None:
 
 def test_tags_differ_per_second() -> None:
     assert tag_for("", AT) != tag_for("", AT + timedelta(seconds=1))
+    # within one second, the record id keeps them apart
+    assert tag_for("", AT, 41) == "default-20250304T050607Z-41" != tag_for("", AT, 42)
 
 
 def test_too_long_registry_and_prefix_are_refused_with_the_key_to_change() -> None:
