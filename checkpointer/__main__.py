@@ -15,6 +15,10 @@ watch, ``checkpointer.sources``). Kubernetes mode needs ``TENANTHUB_NODE`` (the
 DaemonSet sets it to ``spec.nodeName``) and uses the in-cluster credentials, or
 ``KUBECONFIG`` when set (tests, a daemon outside the cluster).
 
+``TENANTHUB_CHECKPOINTER_LABELS`` (Docker mode; ``key=value,...``) narrows the
+containers further: where one engine serves more than one platform (or test hub),
+each daemon takes only its own (for example ``tenanthub.io/tenant=<name>``).
+
 ``python -m checkpointer manifests ...`` prints the DaemonSet and its RBAC as YAML
 (``checkpointer.daemonset``); ``--help`` lists the options.
 
@@ -55,6 +59,7 @@ log = logging.getLogger("tenanthub.checkpointer")
 CONFIG_ENV = "TENANTHUB_CONFIG"
 MODE_ENV = "TENANTHUB_CHECKPOINTER_MODE"
 MODES = ("docker", "kubernetes")
+LABELS_ENV = "TENANTHUB_CHECKPOINTER_LABELS"
 
 
 class ModeError(ValueError):
@@ -78,6 +83,19 @@ def choose_mode(explicit: str | None, backend_kind: str, in_cluster: bool) -> tu
         f"backend.kind is {backend_kind}: its servers are not containers, so there is "
         f"nothing to checkpoint; set {MODE_ENV} to run the daemon anyway"
     )
+
+
+def container_selector(extra: str | None) -> dict[str, str]:
+    """Docker mode's label selector: TenantHub's notebook label plus ``key=value,...``."""
+    selector = dict(SELECTOR)
+    for item in (extra or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.strip().partition("=")
+        if not sep or not key:
+            raise ModeError(f"{LABELS_ENV}: {item.strip()!r} is not key=value")
+        selector[key] = value
+    return selector
 
 
 def kubernetes_node(env: Mapping[str, str]) -> str:
@@ -142,7 +160,11 @@ async def serve(env: Mapping[str, str]) -> None:
         pods.start()
         source, details = pods, PodDetails(client, pods)
     else:
-        source, details = DockerLabelSource(driver, SELECTOR), DockerDetails(client)
+        try:
+            selector = container_selector(env.get(LABELS_ENV))
+        except ModeError as exc:
+            raise SystemExit(str(exc)) from None
+        source, details = DockerLabelSource(driver, selector), DockerDetails(client)
     daemon = Checkpointer(
         settings=settings,
         driver=driver,

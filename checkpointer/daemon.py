@@ -226,9 +226,10 @@ def local_images(images: Sequence[ImageRef]) -> list[LocalImage]:
             continue
         seen = by_id.get(image.id)
         refs = (image.ref,) if image.tag else ()
-        by_id[image.id] = (
-            LocalImage(cid, image.id, seen.refs + refs) if seen else LocalImage(cid, image.id, refs)
-        )
+        tenant, user, server = (image.labels.get(k) for k in (LABEL_TENANT, LABEL_USERNAME,
+                                                               LABEL_SERVER))  # fmt: skip
+        owner = (tenant, user, server) if tenant and user and server is not None else None
+        by_id[image.id] = LocalImage(cid, image.id, (seen.refs if seen else ()) + refs, owner)
     return list(by_id.values())
 
 

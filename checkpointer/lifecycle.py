@@ -153,6 +153,14 @@ class LocalImage:
     checkpoint_id: str
     id: str
     refs: tuple[str, ...] = ()
+    #: (tenant, user, server) from the image's labels; None when it has none of them
+    owner: tuple[str, str, str] | None = None
+
+    def belongs_to(self, record: Record) -> bool:
+        """Ids are only unique within one platform: another platform (or test hub)
+        sharing the engine numbers its checkpoints from 1 too. An image is a record's
+        only when its owner labels say the same tenant, user and server."""
+        return self.owner is None or self.owner == (record.tenant, record.user, record.server)
 
 
 @dataclass(frozen=True)
@@ -222,10 +230,11 @@ def recover(records: Iterable[Record], images: Iterable[LocalImage]) -> Recovery
     - deleted by the user: image removed from the engine and the registry.
     - an image whose checkpoint is not among the records is left alone (it is
       reported as unknown): checkpoints restored from the registry carry the
-      label too.
+      label too. So is an image with a record's id but another owner (tenant,
+      user, server): it is some other platform's checkpoint on a shared engine,
+      never to be finished or removed as this one.
     """
     records = list(records)
-    by_id = {r.id: r for r in records}
     local: dict[str, list[LocalImage]] = defaultdict(list)
     for image in images:
         local[image.checkpoint_id].append(image)
@@ -239,8 +248,10 @@ def recover(records: Iterable[Record], images: Iterable[LocalImage]) -> Recovery
     fail: list[Fail] = []
     remove_local: list[LocalImage] = []
     remove_remote: list[RemoteRemoval] = []
+    claimed: set[LocalImage] = set()
     for r in records:
-        mine = local.get(r.id, [])
+        mine = [image for image in local.get(r.id, []) if image.belongs_to(r)]
+        claimed.update(mine)
         if r.deleted:
             remove_local.extend(mine)
             if r.image:
@@ -263,7 +274,7 @@ def recover(records: Iterable[Record], images: Iterable[LocalImage]) -> Recovery
         remove_local.extend(mine)
         if r.image and r.state is State.PUSHING:
             remove_remote.append(RemoteRemoval(r.image, r.digest))
-    unknown = tuple(img for cid, imgs in local.items() if cid not in by_id for img in imgs)
+    unknown = tuple(img for imgs in local.values() for img in imgs if img not in claimed)
     return RecoveryPlan(
         tuple(resume), tuple(fail), tuple(remove_local), tuple(remove_remote), unknown
     )

@@ -145,7 +145,9 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
         try:
             await self.docker("inspect_image", spec.image)
         except docker.errors.ImageNotFound:
-            if self.pull_policy == "never":
+            if self.image_choice is not None and self.image_choice.checkpoint is not None:
+                await self._pull_checkpoint(spec.image)
+            elif self.pull_policy == "never":
                 raise TenancyRefused(
                     500,
                     f"The image {spec.image!r} of profile {profile!r} is not on this Docker "
@@ -166,6 +168,24 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
                     driver="bridge",
                     labels={"app.kubernetes.io/managed-by": "tenanthub"},
                 )
+
+    async def _pull_checkpoint(self, image: str) -> None:
+        """A checkpoint lives in the registry so that any node can start it: pull it
+        whatever ``pull_policy`` says (that policy is about the profiles' images, which
+        are built on the engine). Its tag is unique and never moved."""
+        repository, _, tag = image.rpartition(":")
+        try:
+            await self.docker("pull", repository, tag=tag)
+            await self.docker("inspect_image", image)
+        except docker.errors.APIError as exc:
+            reason = exc.explanation or str(exc)
+            raise TenancyRefused(
+                503,
+                f"Your latest checkpoint ({image}) is not on this engine and could not be "
+                f"pulled from the registry: {reason}. Try again when the registry answers; "
+                "deleting that checkpoint starts from an older one or the profile's image.",
+            ) from None
+        self.log.info("Pulled checkpoint image %s for %s", image, self.ledger_key)
 
     async def launch(self) -> Any:
         spec, plan = self.container_spec, self.tenancy_plan

@@ -182,6 +182,30 @@ def test_images_of_checkpoints_not_in_the_records_are_left_alone() -> None:
     assert plan.remove_local == ()
 
 
+def test_an_image_with_a_records_id_but_another_owner_is_not_that_checkpoints() -> None:
+    # another platform (or test hub) on the same engine numbers its checkpoints from 1 too
+    def foreign(cid: str) -> LocalImage:
+        return LocalImage(cid, f"sha256:other-{cid}", (f"other-{cid}",), ("other", "alice", ""))
+
+    records = [rec("1", State.READY, -60), rec("2", State.COMMITTING), rec("3", State.FAILED)]
+    plan = recover(records, [img("1"), foreign("2"), foreign("3")])
+    # 2 has no image of its own: failed, never finished with someone else's image
+    assert plan.resume == ()
+    assert [f.record.id for f in plan.fail] == ["2"]
+    assert "previous checkpoint is still the one restored" in plan.fail[0].message
+    # and the other platform's images are not removed as leftovers of 2 and 3
+    assert plan.remove_local == ()
+    assert set(plan.unknown) == {foreign("2"), foreign("3")}
+
+
+def test_an_image_whose_owner_labels_match_is_the_records() -> None:
+    own = LocalImage("2", "sha256:2", ("ref-2",), ("t", "alice", ""))
+    plan = recover([rec("1", State.READY, -60), rec("2", State.VERIFYING)], [img("1"), own])
+    assert [(r.record.id, r.image) for r in plan.resume] == [("2", own)]
+    failed = recover([rec("2", State.FAILED)], [own])
+    assert failed.remove_local == (own,) and failed.unknown == ()
+
+
 # The daemon's steps for one checkpoint, in its order. Killing it after any prefix and
 # running recovery must leave the previous ready checkpoint in use (or the new one,
 # finished), pullable, and no half-made image anywhere.
