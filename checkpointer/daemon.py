@@ -47,6 +47,7 @@ from checkpointer.drivers.base import (
     DriverError,
     ImageInUse,
     ImageRef,
+    NothingToSave,
     RuntimeDriver,
 )
 from checkpointer.idle import HubActivity, IdleDecision, ServerStatus, decide
@@ -467,10 +468,14 @@ class Checkpointer:
             failpoints.hit("committed")
             step = "verifying the image"
             await self.api.step(record.id, State.VERIFYING, image=made.ref, size_bytes=made.size)
-            await self._io(self.driver.verify, made, labels, container.image)
+            try:
+                await self._io(self.driver.verify, made, labels, container.image)
+                nothing = False
+            except NothingToSave:
+                nothing = True
             failpoints.hit("verified")
             top = await self._io(self.driver.top_layer, made)
-            if memory.top_layer is not None and top == memory.top_layer:
+            if nothing or (memory.top_layer is not None and top == memory.top_layer):
                 await self._io(self.driver.remove, made, registry=False)
                 made = None
                 memory.mark = mark

@@ -62,6 +62,11 @@ class VerificationFailed(DriverError):
     """The committed image is not what was asked for (labels, size, base)."""
 
 
+class NothingToSave(VerificationFailed):
+    """The committed image adds no layer: the writable layer held nothing (the engine
+    drops an empty diff). Not a failure: there is nothing to checkpoint."""
+
+
 class ImageInUse(DriverError):
     """The engine refuses to remove an image a container still uses (retry later)."""
 

@@ -42,6 +42,7 @@ from checkpointer.drivers.base import (
     DriverError,
     ImageInUse,
     ImageRef,
+    NothingToSave,
     VerificationFailed,
 )
 from checkpointer.names import LABEL_CHECKPOINT_ID
@@ -314,6 +315,8 @@ class DockerDriver:
             base = self.client.api.inspect_image(built_on)
             base_layers = list((base.get("RootFS") or {}).get("Layers") or [])
             layers = list((info.get("RootFS") or {}).get("Layers") or [])
+            if layers == base_layers:
+                raise NothingToSave(f"{image.ref}: nothing outside the volumes was written")
             if layers[: len(base_layers)] != base_layers or len(layers) != len(base_layers) + 1:
                 raise VerificationFailed(
                     f"{image.ref}: expected the layers of {built_on} plus one; "

@@ -18,7 +18,13 @@ import docker
 import docker.errors
 import pytest
 
-from checkpointer.drivers.base import ContainerRef, DriverError, ImageRef, VerificationFailed
+from checkpointer.drivers.base import (
+    ContainerRef,
+    DriverError,
+    ImageRef,
+    NothingToSave,
+    VerificationFailed,
+)
 from checkpointer.drivers.docker import DockerDriver, newer_entry
 from checkpointer.names import LABEL_CHECKPOINT_ID, checkpoint_labels
 from tests.conftest import need
@@ -156,8 +162,12 @@ def test_commit_verify_push_then_pull_back_after_local_removal(
     with pytest.raises(VerificationFailed, match="labels differ"):
         driver.verify(image, {**labels, "tenanthub.io/tenant": "other"})
     # the base check: a checkpoint is its container's image plus one layer
+    other = run()
+    sh(client, other, "echo other > /opt/other")
+    elsewhere = driver.commit(other, repo, "other", labels_for("102", base_image))
+    made.images.append(elsewhere.ref)
     with pytest.raises(VerificationFailed, match="plus one"):
-        driver.verify(image, labels, built_on=image.id)
+        driver.verify(image, labels, built_on=elsewhere.id)
 
     digest = driver.push(image)
     assert digest.startswith("sha256:")
@@ -344,3 +354,20 @@ def test_a_commit_never_reuses_a_tag(
     made.images.append(image.ref)
     with pytest.raises(DriverError, match="exists already"):
         driver.commit(container, repo, "t1", labels_for("9", "b"))
+
+
+def test_a_container_that_wrote_nothing_has_nothing_to_save(
+    driver: DockerDriver,
+    run: Callable[..., ContainerRef],
+    made: Made,
+    registry: RegistryServer,
+    base_image: str,
+) -> None:
+    """The engine drops an empty diff: such a commit adds no layer, which is "nothing to
+    checkpoint" (skipped as unchanged by the daemon), not a broken image."""
+    container = run()
+    labels = labels_for("1", base_image)
+    image = driver.commit(container, repository(registry), "empty", labels)
+    made.images.append(image.ref)
+    with pytest.raises(NothingToSave, match="nothing outside the volumes"):
+        driver.verify(image, labels, container.image)
