@@ -90,6 +90,8 @@ class Settings:
     concurrency: int = 2
     #: after a failed checkpoint, wait this long before trying that server again
     retry_after: timedelta = timedelta(minutes=10)
+    #: a checkpoint adds one layer to its container's image; engines refuse more than 127
+    max_layers: int = 120
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,24 @@ def too_big_message(size: int, limit: int) -> str:
         f"the platform's checkpoint limit of {_size(limit)}. Your next start uses your previous "
         "checkpoint (or a fresh image). Remove large files outside your home (caches, "
         "downloaded data: keep data in your home folder) to be checkpointed again."
+    )
+
+
+def too_deep_message(layers: int, limit: int) -> str | None:
+    """Why an image of ``layers`` layers cannot take one more checkpoint, or None (pure).
+
+    Each checkpoint of a server restored from a checkpoint stacks one more layer;
+    container engines refuse images of more than 127 layers, so the chain stops at
+    ``limit`` with a message the user can act on, before the engine fails.
+    """
+    if layers + 1 <= limit:
+        return None
+    return (
+        f"Not saved: your environment has been saved on top of itself so often that its "
+        f"image has {layers} layers, and the platform stops at {limit} (container engines "
+        "refuse more than 127). Your next start uses your latest checkpoint. To be "
+        "checkpointed again, delete your checkpoints and start from the profile's image "
+        "(your home folder stays), then reinstall what you need."
     )
 
 
@@ -439,12 +459,16 @@ class Checkpointer:
         made: ImageRef | None = None
         try:
             size = await self._io(self.driver.diff_size, container)
-            if size > self.settings.max_diff_bytes:
+            too_deep = too_deep_message(
+                await self._io(self.driver.layer_count, container.image),
+                self.settings.max_layers,
+            )
+            if size > self.settings.max_diff_bytes or too_deep:
                 done, _ = await self.api.step(
                     record.id,
                     State.SKIPPED,
                     size_bytes=size,
-                    message=too_big_message(size, self.settings.max_diff_bytes),
+                    message=too_deep or too_big_message(size, self.settings.max_diff_bytes),
                 )
                 # the same container over the limit is not measured again every tick
                 memory.mark = await self._io(self.driver.mark, container)
@@ -626,6 +650,7 @@ def settings_from_config(config: Any, node: str, concurrency: int = 2) -> Settin
         profiles=frozenset(p.name for p in config.profiles if p.checkpoint),
         enabled=section.enabled,
         concurrency=concurrency,
+        max_layers=section.max_layers,
     )
 
 
@@ -643,4 +668,5 @@ __all__ = [
     "server_of",
     "settings_from_config",
     "too_big_message",
+    "too_deep_message",
 ]

@@ -103,6 +103,10 @@ class RuntimeDriver(Protocol):
         """Raise VerificationFailed unless the image has the labels, a size, and the base."""
         ...
 
+    def layer_count(self, image: str) -> int:
+        """How many layers the image has (engines refuse images of more than 127)."""
+        ...
+
     def top_layer(self, image: ImageRef | str) -> str:
         """The content digest of the image's newest layer (same content, same digest)."""
         ...

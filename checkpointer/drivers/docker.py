@@ -323,6 +323,13 @@ class DockerDriver:
                     f"it has {len(layers)} layers, the base {len(base_layers)}"
                 )
 
+    def layer_count(self, image: str) -> int:
+        try:
+            info = self.client.api.inspect_image(image)
+        except docker.errors.ImageNotFound as exc:
+            raise DriverError(f"{image}: image not found") from exc
+        return len((info.get("RootFS") or {}).get("Layers") or [])
+
     def top_layer(self, image: ImageRef | str) -> str:
         ref = image if isinstance(image, str) else (image.id or image.ref)
         layers = (self.client.api.inspect_image(ref).get("RootFS") or {}).get("Layers") or []

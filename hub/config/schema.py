@@ -692,6 +692,14 @@ class CheckpointSettings(Strict):
         description="A server whose writable layer is larger than this is not checkpointed "
         "(its user is told why).",
     )
+    max_layers: int = Field(
+        120,
+        ge=2,
+        le=125,
+        description="A checkpoint adds a layer to its server's image; past this many the "
+        "server is not checkpointed again and its user is told how to start fresh "
+        "(container engines refuse images of more than 127 layers).",
+    )
     stop_wait: Seconds = Field(
         120, ge=0, description="How long a stop waits for the last checkpoint; 0: no wait."
     )

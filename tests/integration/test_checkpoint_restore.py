@@ -18,6 +18,7 @@ from pathlib import Path
 from secrets import token_hex
 from typing import Any
 
+import docker
 import pytest
 
 from checkpointer.names import repository_for
@@ -165,6 +166,19 @@ def test_a_server_over_the_size_limit_is_not_saved_and_its_user_is_told_why(site
     assert image_of(restarted) == previous.image
     assert run_in(restarted, f"cat {OUTSIDE_HOME}").stdout.strip() == "small"
     assert run_in(restarted, "test -e /opt/venv/big.bin").returncode != 0
+
+    # a chain of checkpoints stops before the engine's layer limit, and says so
+    layers = len(docker.from_env().api.inspect_image(previous.image)["RootFS"]["Layers"])
+    deep = Daemon(site.hub, site.tenant, clock=lambda: LATER + timedelta(seconds=4),
+                  max_layers=layers)  # fmt: skip
+    assert run_in(restarted, f"echo more > {OUTSIDE_HOME}").returncode == 0
+    stopped_chain = deep.tick(restarted)
+    assert stopped_chain.action == "skipped", stopped_chain
+    told = carol.checkpoints()[0]
+    assert told["id"] == stopped_chain.checkpoint.id and told["state"] == "skipped"
+    assert (
+        f"has {layers} layers" in told["message"] and "delete your checkpoints" in told["message"]
+    )
     carol.stop_and_wait()
 
 

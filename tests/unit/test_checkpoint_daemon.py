@@ -18,6 +18,7 @@ from checkpointer.daemon import (
     next_action,
     server_of,
     too_big_message,
+    too_deep_message,
 )
 from checkpointer.drivers.base import ContainerRef, ImageRef
 from checkpointer.idle import IdleDecision
@@ -138,3 +139,10 @@ def test_image_ref_splits_on_the_tag_not_the_registry_port() -> None:
     ref = image_ref("127.0.0.1:5000/tenanthub/ckpt-v-a:default-20250304T050607Z", "sha256:9")
     assert ref.repository == "127.0.0.1:5000/tenanthub/ckpt-v-a"
     assert ref.tag == "default-20250304T050607Z" and ref.digest == "sha256:9"
+
+
+def test_a_chain_of_checkpoints_stops_before_the_engines_layer_limit() -> None:
+    assert too_deep_message(118, 120) is None
+    assert too_deep_message(119, 120) is None  # this checkpoint makes 120: allowed
+    said = too_deep_message(120, 120)
+    assert said is not None and "120 layers" in said and "delete your checkpoints" in said
