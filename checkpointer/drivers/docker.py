@@ -22,13 +22,10 @@ config; blobs are reclaimed by the registry's garbage collector, not here.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import stat
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +42,17 @@ from checkpointer.drivers.base import (
     NothingToSave,
     VerificationFailed,
 )
+from checkpointer.drivers.direct import DirectPath
+from checkpointer.layers.compress import GzipSettings
+from checkpointer.layers.staging import STAGED_ID_PREFIX, Staged, Staging
+from checkpointer.layers.tarstream import NotNativeDiff
 from checkpointer.names import LABEL_CHECKPOINT_ID
+from checkpointer.registry_client import (
+    MANIFEST_TYPES,
+    RegistryClient,
+    registry_scheme,
+    split_repository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +60,18 @@ log = logging.getLogger(__name__)
 #: tick (1-10 ms); a mark this far in the past makes sure no write after it looks older.
 MARK_MARGIN_NS = 20_000_000
 
-MANIFEST_TYPES = ", ".join(
-    (
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
-    )
-)
+#: ``layers`` (default): the layer-direct path (checkpointer/drivers/direct.py) where the
+#: engine's overlay2 upper directory is readable; ``engine``: always ``docker commit`` +
+#: ``docker push`` (e.g. a registry that asks for credentials only the engine holds)
+COMMIT_ENV = "TENANTHUB_CHECKPOINTER_COMMIT"
+#: where committed layers wait for their push (default /var/lib/tenanthub-checkpointer/staging)
+STAGING_ENV = "TENANTHUB_CHECKPOINTER_STAGING"
+DEFAULT_STAGING = "/var/lib/tenanthub-checkpointer/staging"
+#: gzip level of uploaded layers (1; 0 stores) and compression threads (default: CPUs)
+GZIP_LEVEL_ENV = "TENANTHUB_CHECKPOINTER_GZIP_LEVEL"
+GZIP_WORKERS_ENV = "TENANTHUB_CHECKPOINTER_GZIP_WORKERS"
+
+__all__ = ["MANIFEST_TYPES", "DockerDriver", "newer_entry", "registry_scheme", "split_repository"]
 
 
 @dataclass(frozen=True)
@@ -68,28 +79,6 @@ class WalkResult:
     changed: bool
     entries: int
     seconds: float
-
-
-def split_repository(repository: str) -> tuple[str, str]:
-    """``127.0.0.1:5000/tenanthub/ckpt-t-u`` -> (``127.0.0.1:5000``, ``tenanthub/ckpt-t-u``)."""
-    host, sep, name = repository.partition("/")
-    if not sep or not ("." in host or ":" in host or host == "localhost"):
-        raise DriverError(
-            f"checkpoint repository {repository!r} names no registry host; checkpoints "
-            "are pushed to checkpoint.registry (host[:port]/...)"
-        )
-    return host, name
-
-
-def registry_scheme(host: str) -> str:
-    """Plain HTTP for loopback registries (dockerd allows it there), HTTPS otherwise."""
-    hostname = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 else host.strip("[]")
-    if hostname == "localhost":
-        return "http"
-    try:
-        return "http" if ipaddress.ip_address(hostname).is_loopback else "https"
-    except ValueError:
-        return "https"
 
 
 def newer_entry(root: str, since_ns: int) -> WalkResult:
@@ -149,11 +138,27 @@ class DockerDriver:
         client: docker.DockerClient | None = None,
         *,
         registry_timeout: float = 30.0,
+        mode: str | None = None,
+        staging: str | None = None,
+        gzip: GzipSettings | None = None,
     ) -> None:
         self.client = client or docker.from_env()
         self.registry_timeout = registry_timeout
+        self.registry = RegistryClient(timeout=max(registry_timeout, 60.0))
         #: the walk behind the last changed_since answer (None: no walk; for logs and benchmarks)
         self.last_check: WalkResult | None = None
+        self.mode = (mode or os.environ.get(COMMIT_ENV) or "layers").strip().lower()
+        if self.mode not in ("layers", "engine"):
+            raise DriverError(f"{COMMIT_ENV} is {self.mode!r}; use 'layers' or 'engine'")
+        self.staging = Staging(staging or os.environ.get(STAGING_ENV) or DEFAULT_STAGING)
+        self.gzip = gzip or GzipSettings(
+            level=int(os.environ.get(GZIP_LEVEL_ENV) or 1),
+            workers=int(os.environ.get(GZIP_WORKERS_ENV) or os.cpu_count() or 2),
+        )
+        self.direct = DirectPath(self.client, self.staging, self.registry, self.gzip)
+        self._native_diff: bool | None = None
+        #: how the last commit was made: "layers" or "engine" (for logs, tests, benchmarks)
+        self.last_commit_path = ""
 
     # --- containers -----------------------------------------------------------------
 
@@ -233,16 +238,22 @@ class DockerDriver:
 
     # --- images -------------------------------------------------------------------
 
+    def native_diff(self) -> bool:
+        """Does the engine's overlay2 keep a self-contained diff in UpperDir (no
+        redirect_dir/metacopy)? The engine says so in ``docker info``."""
+        if self._native_diff is None:
+            status = dict(self.client.api.info().get("DriverStatus") or [])
+            self._native_diff = str(status.get("Native Overlay Diff", "")).lower() == "true"
+        return self._native_diff
+
     def commit(
         self, container: ContainerRef, repository: str, tag: str, labels: Mapping[str, str]
     ) -> ImageRef:
-        """Commit with the container's *image* configuration, never the container's own.
+        """Commit the writable layer, with the container's *image* configuration.
 
-        The engine merges the container's config into a commit's: its
-        environment holds the server's hub API token and OAuth client secrets,
-        which must not end up in an image in the registry. So the commit gets the
-        image's Env, Cmd, Entrypoint, WorkingDir and User, and every variable the
-        container added is listed with an empty value (a listed key is not merged).
+        Layer-direct when the upper directory is readable (see checkpointer/drivers/
+        direct.py): the result is staged, not yet an engine image (its id starts with
+        ``staged:``); ``push`` uploads and loads it. Otherwise ``docker commit``.
         """
         ref = f"{repository}:{tag}"
         try:
@@ -251,7 +262,60 @@ class DockerDriver:
             pass
         else:
             raise DriverError(f"{ref} exists already; a checkpoint is committed to a new tag")
+        if self.staging.find(ref=ref):
+            raise DriverError(f"{ref} exists already; a checkpoint is committed to a new tag")
         info = self._inspect_container(container.id)
+        upper = self.upper_dir(container) if self.mode == "layers" else None
+        if upper is not None and self.native_diff() and self.staging.usable():
+            try:
+                staged = self.direct.commit(info, upper, repository, tag, labels)
+            except NotNativeDiff as exc:
+                log.info("container %s: %s; the engine commits instead", container.name, exc)
+            except OSError as exc:
+                raise DriverError(f"commit of {container.name} failed: {exc}") from exc
+            except docker.errors.APIError as exc:
+                raise DriverError(f"commit of {container.name} failed: {exc.explanation}") from exc
+            else:
+                self.last_commit_path = "layers"
+                return self._staged_ref(staged)
+        self.last_commit_path = "engine"
+        return self._engine_commit(container, info, repository, tag, labels)
+
+    @staticmethod
+    def _staged_ref(staged: Staged) -> ImageRef:
+        return ImageRef(
+            repository=staged.meta.repository,
+            tag=staged.meta.tag,
+            id=staged.id,
+            size=staged.meta.size,
+            labels=dict(staged.meta.labels),
+        )
+
+    def _staged(self, image: ImageRef | str) -> Staged | None:
+        if isinstance(image, str):
+            found = self.staging.find(image_id=image, ref=image)
+        else:
+            found = self.staging.find(image_id=image.id) or (
+                self.staging.find(ref=image.ref) if image.tag else []
+            )
+        return found[0] if found else None
+
+    def _engine_commit(
+        self,
+        container: ContainerRef,
+        info: Mapping[str, Any],
+        repository: str,
+        tag: str,
+        labels: Mapping[str, str],
+    ) -> ImageRef:
+        """``docker commit`` with the image's config, never the container's own.
+
+        The engine merges the container's config into a commit's: its
+        environment holds the server's hub API token and OAuth client secrets,
+        which must not end up in an image in the registry. So the commit gets the
+        image's Env, Cmd, Entrypoint, WorkingDir and User, and every variable the
+        container added is listed with an empty value (a listed key is not merged).
+        """
         image_config = self.client.api.inspect_image(info["Image"]).get("Config") or {}
         image_env = list(image_config.get("Env") or [])
         image_keys = {e.split("=", 1)[0] for e in image_env}
@@ -299,6 +363,10 @@ class DockerDriver:
         built_on: str | None = None,
     ) -> None:
         """Labels as asked, a size, the tag in place, and (``built_on``) that base + one layer."""
+        staged = self._staged(image)
+        if staged is not None:
+            self._verify_staged(staged, image, expected_labels, built_on)
+            return
         try:
             info = self.client.api.inspect_image(image.id or image.ref)
         except docker.errors.ImageNotFound as exc:
@@ -323,6 +391,44 @@ class DockerDriver:
                     f"it has {len(layers)} layers, the base {len(base_layers)}"
                 )
 
+    def _verify_staged(
+        self,
+        staged: Staged,
+        image: ImageRef,
+        expected_labels: Mapping[str, str],
+        built_on: str | None,
+    ) -> None:
+        meta = staged.meta
+        wrong = {
+            k: meta.labels.get(k) for k, v in expected_labels.items() if meta.labels.get(k) != v
+        }
+        if wrong:
+            raise VerificationFailed(f"{image.ref}: labels differ from the checkpoint's: {wrong}")
+        if image.tag and meta.ref != image.ref:
+            raise VerificationFailed(f"{image.ref}: the staged layer is {meta.ref}'s")
+        try:
+            on_disk = staged.layer.stat().st_size
+        except OSError as exc:
+            raise VerificationFailed(f"{image.ref}: the staged layer is missing") from exc
+        if on_disk != meta.size or meta.size <= 0:
+            raise VerificationFailed(
+                f"{image.ref}: the staged layer has {on_disk} bytes, {meta.size} were written"
+            )
+        if built_on:
+            base_id = built_on
+            if not built_on.startswith(STAGED_ID_PREFIX):
+                try:
+                    base_id = str(self.client.api.inspect_image(built_on)["Id"])
+                except docker.errors.ImageNotFound as exc:
+                    raise VerificationFailed(f"{image.ref}: no base image {built_on}") from exc
+            if base_id != meta.parent:
+                raise VerificationFailed(
+                    f"{image.ref}: expected the layers of {built_on} plus one; "
+                    f"it was made on {meta.parent[:19]}"
+                )
+            if meta.entries == 0:
+                raise NothingToSave(f"{image.ref}: nothing outside the volumes was written")
+
     def layer_count(self, image: str) -> int:
         try:
             info = self.client.api.inspect_image(image)
@@ -331,6 +437,9 @@ class DockerDriver:
         return len((info.get("RootFS") or {}).get("Layers") or [])
 
     def top_layer(self, image: ImageRef | str) -> str:
+        staged = self._staged(image)
+        if staged is not None:
+            return staged.meta.diff_id
         ref = image if isinstance(image, str) else (image.id or image.ref)
         layers = (self.client.api.inspect_image(ref).get("RootFS") or {}).get("Layers") or []
         if not layers:
@@ -338,6 +447,21 @@ class DockerDriver:
         return str(layers[-1])
 
     def push(self, image: ImageRef) -> str:
+        """Upload a staged checkpoint (and load it into the engine), or ``docker push``."""
+        staged = self._staged(image)
+        if staged is not None:
+            try:
+                digest, _ = self.direct.push(staged)
+            except OSError as exc:
+                raise DriverError(f"push of {image.ref} failed: {exc}") from exc
+            except docker.errors.APIError as exc:
+                raise DriverError(f"push of {image.ref} failed: {exc.explanation}") from exc
+            return digest
+        if image.id.startswith(STAGED_ID_PREFIX):
+            raise DriverError(f"{image.ref}: its staged layer is gone; commit again")
+        return self._engine_push(image)
+
+    def _engine_push(self, image: ImageRef) -> str:
         digest = None
         errors = []
         try:
@@ -371,6 +495,10 @@ class DockerDriver:
         return self._image(image.repository, image.tag)
 
     def remove(self, image: ImageRef, *, registry: bool = True) -> None:
+        for staged in self.staging.find(image_id=image.id, ref=image.ref if image.tag else ""):
+            self.staging.remove(staged)
+        if not image.tag:
+            return
         digest = image.digest
         try:
             info = self.client.api.inspect_image(image.ref)
@@ -386,7 +514,16 @@ class DockerDriver:
             self.remove_from_registry(image.repository, digest or image.tag)
 
     def checkpoint_images(self) -> list[ImageRef]:
-        out = []
+        """The engine's checkpoint images and the staged (committed, not pushed) ones.
+
+        Staging left half-written by a killed run is removed here: it is nobody's
+        checkpoint (the daemon calls this when it starts, to recover)."""
+        self.staging.clean_partials()
+        out = [
+            self._staged_ref(s)
+            for s in self.staging.all()
+            if s.meta.labels.get(LABEL_CHECKPOINT_ID)
+        ]
         for row in self.client.api.images(filters={"label": LABEL_CHECKPOINT_ID}):
             tags = [t for t in row.get("RepoTags") or [] if t != "<none>:<none>"]
             labels = dict(row.get("Labels") or {})
@@ -401,47 +538,13 @@ class DockerDriver:
 
     # --- registry API ------------------------------------------------------------
 
-    def _registry(self, method: str, url: str, accept: str | None = None) -> tuple[int, dict]:
-        request = urllib.request.Request(url, method=method)  # noqa: S310 (http/https only)
-        if accept:
-            request.add_header("Accept", accept)
-        try:
-            with urllib.request.urlopen(request, timeout=self.registry_timeout) as answer:  # noqa: S310
-                return answer.status, dict(answer.headers)
-        except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers or {})
-        except OSError as exc:
-            raise DriverError(f"registry at {url.split('/v2/')[0]} unreachable: {exc}") from exc
-
     def registry_digest(self, repository: str, tag: str) -> str | None:
         """The manifest digest a tag points at in the registry, or None if it has none."""
-        host, name = split_repository(repository)
-        url = f"{registry_scheme(host)}://{host}/v2/{name}/manifests/{tag}"
-        status, headers = self._registry("HEAD", url, accept=MANIFEST_TYPES)
-        if status == 404:
-            return None
-        if status != 200:
-            raise DriverError(f"registry answered {status} for {repository}:{tag}")
-        return _header(headers, "Docker-Content-Digest")
+        return self.registry.digest_of(repository, tag)
 
     def remove_from_registry(self, repository: str, reference: str) -> None:
         """Delete the manifest (by digest; a tag is resolved first). Gone already is fine."""
-        host, name = split_repository(repository)
-        digest: str | None = reference
-        if not reference.startswith("sha256:"):
-            digest = self.registry_digest(repository, reference)
-            if digest is None:
-                return
-        url = f"{registry_scheme(host)}://{host}/v2/{name}/manifests/{digest}"
-        status, _ = self._registry("DELETE", url)
-        if status in (200, 202, 404):
-            return
-        if status == 405:
-            raise DriverError(
-                f"registry {host} refuses to delete manifests; enable it in its config "
-                "(storage: delete: enabled: true)"
-            )
-        raise DriverError(f"registry {host} answered {status} deleting {repository}@{digest}")
+        self.registry.delete_manifest(repository, reference)
 
 
 def _digest_for(info: Mapping[str, Any], repository: str) -> str | None:
@@ -449,11 +552,4 @@ def _digest_for(info: Mapping[str, Any], repository: str) -> str | None:
         repo, _, digest = str(item).partition("@")
         if repo == repository and digest:
             return digest
-    return None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
     return None

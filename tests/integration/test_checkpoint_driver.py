@@ -1,5 +1,8 @@
 """The Docker runtime driver against the real dockerd and a real registry on loopback.
 
+Every test runs twice: with the layer-direct path (the writable layer tarred by
+the checkpointer, pushed through the registry API, loaded into the engine) and
+with the engine's own ``docker commit`` / ``docker push`` (the fallback).
 Containers run the smallest image the project builds (tenanthub/debian-bookworm,
 the debootstrap root filesystem the notebook images start from) with
 ``--network none``; every container and image made here has a unique name and is
@@ -51,15 +54,20 @@ def client() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="module")
 def base_image(client: docker.DockerClient) -> str:
     images = client.images.list(BASE_REPOSITORY)
-    tags = [t for img in images for t in img.tags]
+    tags = [t for img in images for t in img.tags if t.startswith(BASE_REPOSITORY + ":")]
     if not tags:
         need(f"no {BASE_REPOSITORY} image; `make test` builds it (scripts/build-images.sh base)")
     return sorted(tags)[0]
 
 
-@pytest.fixture
-def driver(client: docker.DockerClient) -> DockerDriver:
-    return DockerDriver(client)
+@pytest.fixture(params=["layers", "engine"])
+def driver(client: docker.DockerClient, request: pytest.FixtureRequest, tmp_path) -> DockerDriver:  # type: ignore[no-untyped-def]
+    return DockerDriver(client, mode=request.param, staging=str(tmp_path / "staging"))
+
+
+def local_id(client: docker.DockerClient, image: ImageRef) -> str:
+    """The engine's id of a checkpoint image (after its push when it was staged)."""
+    return str(client.api.inspect_image(image.ref)["Id"])
 
 
 class Made:
@@ -155,7 +163,9 @@ def test_commit_verify_push_then_pull_back_after_local_removal(
     labels = labels_for("101", base_image)
     image = driver.commit(container, repo, "default-20250304T050607Z", labels)
     made.images.append(image.ref)
-    assert image.id.startswith("sha256:") and image.size > 0
+    assert driver.last_commit_path == driver.mode
+    assert image.id.startswith("staged:" if driver.mode == "layers" else "sha256:")
+    assert image.size > 0
     assert image.labels["tenanthub.io/checkpoint-id"] == "101"
 
     driver.verify(image, labels, built_on=container.image)
@@ -172,13 +182,18 @@ def test_commit_verify_push_then_pull_back_after_local_removal(
     digest = driver.push(image)
     assert digest.startswith("sha256:")
     assert driver.registry_digest(repo, image.tag) == digest
+    pushed = local_id(client, image)  # the engine has it after the push, on either path
+    pushed_labels = client.api.inspect_image(pushed)["Config"]["Labels"]
+    assert {k: pushed_labels.get(k) for k in labels} == labels
+    assert driver.layer_count(pushed) == driver.layer_count(base_image) + 1
+    assert not driver.staging.find(ref=image.ref), "a pushed checkpoint leaves nothing staged"
 
     driver.remove(image, registry=False)
     with pytest.raises(docker.errors.ImageNotFound):
         client.api.inspect_image(image.ref)
 
     pulled = driver.pull(ImageRef(repo, image.tag, digest=digest))
-    assert pulled.id == image.id
+    assert pulled.id == pushed
     assert pulled.labels["tenanthub.io/base-image"] == base_image
     restored = run(image=pulled.ref)
     assert sh(client, restored, "cat /opt/th/proof").strip() == proof
@@ -193,9 +208,13 @@ def test_a_commit_keeps_the_containers_secrets_out_of_the_image(
     base_image: str,
 ) -> None:
     container = run(environment={"JUPYTERHUB_API_TOKEN": "s3cret-token", "LANG": "de_DE.UTF-8"})
+    sh(client, container, "echo x > /opt/x")
     image = driver.commit(container, repository(registry), "t1", labels_for("102", base_image))
     made.images.append(image.ref)
-    config = client.api.inspect_image(image.id)["Config"]
+    for staged in driver.staging.all():
+        assert "s3cret-token" not in (staged.path / "meta.json").read_text()
+    driver.push(image)
+    config = client.api.inspect_image(image.ref)["Config"]
     assert "s3cret-token" not in str(config)
     assert "JUPYTERHUB_API_TOKEN=" in config["Env"]
     base_config = client.api.inspect_image(base_image)["Config"]
