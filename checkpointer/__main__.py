@@ -184,9 +184,17 @@ async def serve(env: Mapping[str, str]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watch = None
+    if env.get("JUPYTERHUB_SERVICE_NAME"):
+        # started by the hub (Docker mode): a killed hub must not leave it holding its port
+        from hub.service.lifecycle import stop_when_parent_exits
+
+        watch = asyncio.create_task(stop_when_parent_exits(stop))
     try:
         await daemon.run(stop)
     finally:
+        if watch is not None:
+            watch.cancel()
         listener.stop()
         if isinstance(source, KubernetesPodSource):
             await source.close()

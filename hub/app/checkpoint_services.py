@@ -82,7 +82,12 @@ def registry_service(config: PlatformConfig, data_dir: Path) -> dict[str, Any]:
         registry_config(folder / "data", config.checkpoint.registry_port, secrets.token_hex(16))
     )
     path.chmod(0o600)
-    return {"name": REGISTRY_SERVICE, "command": [binary, "serve", str(path)]}
+    command = [binary, "serve", str(path)]
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        # JupyterHub stops it with the hub; a killed hub must not leave it holding the port
+        command = [setpriv, "--pdeathsig", "TERM", *command]
+    return {"name": REGISTRY_SERVICE, "command": command}
 
 
 def checkpoint_services(

@@ -106,6 +106,10 @@ def test_a_local_registry_is_loopback_only(tmp_path: Path) -> None:
     config = parse_config({"checkpoint": {"local_registry": True, "registry": "127.0.0.1:5123"}})
     [registry, _] = checkpoint_services(config, "docker", tmp_path, None)
     assert registry["name"] == "tenanthub-registry"
+    config_file = str(tmp_path / "registry" / "config.yml")
+    assert registry["command"][-2:] == ["serve", config_file]
+    # it dies with the hub even when the hub is killed (util-linux is on every Debian)
+    assert registry["command"][1:3] == ["--pdeathsig", "TERM"]
     text = (tmp_path / "registry" / "config.yml").read_text()
     assert "addr: 127.0.0.1:5123" in text and str(tmp_path / "registry" / "data") in text
     assert (tmp_path / "registry" / "config.yml").stat().st_mode & 0o077 == 0
