@@ -1,0 +1,1 @@
+"""Job runners: one per backend, each implementing ``base.Runner``."""
