@@ -769,6 +769,48 @@ class CheckpointSettings(Strict):
         return self.daemon_port or hub.port + 4
 
 
+# ----------------------------------------------------------------------------- jobs
+
+
+class JobSettings(Strict):
+    """Notebook jobs (papermill, pyspark): the scheduler in the platform service."""
+
+    enabled: bool = Field(
+        True, description="Run the job scheduler in the platform service; off: nothing fires."
+    )
+    poll_every: Seconds = Field(
+        5,
+        ge=1,
+        le=3600,
+        description="How often the scheduler fires due cron slots, starts queued runs and "
+        "looks at running ones.",
+    )
+    missed_slots: Literal["skip", "run_once"] = Field(
+        "skip",
+        description="Cron slots missed while no scheduler ran: skip them (only future ones "
+        "fire) or run_once (one run for all of them); a job's schedule may override it.",
+    )
+    max_timeout: Seconds = Field(
+        86400,
+        ge=60,
+        le=7 * 86400,
+        description="Longest timeout a job may ask for; a run past its timeout is stopped "
+        "as timed_out.",
+    )
+    max_parameters_bytes: int = Field(
+        65536,
+        ge=256,
+        le=65536,
+        description="Largest papermill parameters of a job, as JSON.",
+    )
+    log_tail_bytes: int = Field(
+        65536,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="How much of a run's output log is kept with the run when it ends.",
+    )
+
+
 class PlatformConfig(Strict):
     hub: HubSettings = Field(default_factory=HubSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -779,6 +821,7 @@ class PlatformConfig(Strict):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     pip: PipSettings = Field(default_factory=PipSettings)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     def profile(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)

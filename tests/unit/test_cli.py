@@ -102,6 +102,7 @@ def test_config_schema_is_json_schema_forbidding_unknown_keys(tmp_path: Path) ->
         "service",
         "pip",
         "checkpoint",
+        "jobs",
     }
     sections = _objects(schema)
     assert len(sections) >= 15  # root + every nested section
