@@ -183,3 +183,85 @@ class CheckpointRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class JobRow(Base):
+    """A notebook job as its owner submitted it (``hub.service.jobs.model.JobSpec``).
+
+    Keyed by tenant and owner *names*, like checkpoints: a job belongs to a user who
+    lives in JupyterHub's tables. A scheduled job carries its cron state: the scheduler
+    fires the slots in ``(fired_until, now]`` and sets ``next_fire_at`` to the next one,
+    so finding the due jobs reads one index. ``cancelled_at`` stops its schedule.
+    """
+
+    __tablename__ = "th_jobs"
+    __table_args__ = (Index("ix_th_jobs_tenant_owner", "tenant", "owner"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(40), nullable=False)
+    owner: Mapped[str] = mapped_column(String(255), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    notebook: Mapped[str] = mapped_column(String(1024), nullable=False)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    profile: Mapped[str] = mapped_column(String(63), nullable=False)
+    kernel: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    timeout: Mapped[int] = mapped_column(Integer, nullable=False)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False)
+    retries: Mapped[int] = mapped_column(Integer, nullable=False)
+    cron: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    missed: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: config
+    next_fire_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, index=True
+    )
+    fired_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class JobRunRow(Base):
+    """One attempt of a job: queued, claimed by a scheduler instance, run by a runner.
+
+    ``(job_id, slot, attempt)`` is unique: a cron slot inserts attempt 1 once, whichever
+    scheduler instance fires it and however often it restarts (a one-off run has no
+    slot). ``retry_of`` is unique too: a failed attempt is retried at most once.
+    ``instance`` and ``lease_until`` say which scheduler watches an active run; another
+    instance adopts the run once the lease has expired. ``tenant`` and ``priority`` are
+    copied from the job so the queue and the quota count read this table alone.
+    """
+
+    __tablename__ = "th_job_runs"
+    __table_args__ = (
+        UniqueConstraint("job_id", "slot", "attempt", name="uq_th_job_runs_slot"),
+        Index("ix_th_job_runs_queue", "state", "priority", "queued_at"),
+        Index("ix_th_job_runs_tenant_state", "tenant", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("th_jobs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    tenant: Mapped[str] = mapped_column(String(40), nullable=False)
+    owner: Mapped[str] = mapped_column(String(255), nullable=False)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    slot: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    retry_of: Mapped[int | None] = mapped_column(
+        ForeignKey("th_job_runs.id", ondelete="SET NULL"), nullable=True, unique=True
+    )
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    cancelled_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    runner: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    handle: Mapped[str | None] = mapped_column(Text, nullable=True)
+    instance: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    log_tail: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -80,7 +80,7 @@ def test_migration_0003_adds_the_checkpoints_table_to_a_0002_database_keeping_it
         TenantStore(engine).create_tenant(spec, "test")
         assert "th_checkpoints" not in inspect(engine).get_table_names()
         db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision() == "0003"
+        assert db.current_revision(engine) == db.head_revision()
         inspector = inspect(engine)
         indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("th_checkpoints")}
         assert indexes["ix_th_checkpoints_owner"] == [

@@ -7,7 +7,8 @@ answers with a sentence a user can act on; nothing is stored when one fails.
 
 Runs: ``queued -> starting -> running -> succeeded | failed | cancelled | timed_out``.
 A queued or starting run may also be cancelled or fail (it never started, or the
-runner refused it). The table below is the only place transitions are decided.
+runner refused it), and a starting one may end before it was ever seen running. The
+table below is the only place transitions are decided.
 """
 
 from __future__ import annotations
@@ -171,8 +172,15 @@ ACTIVE = frozenset({RunState.STARTING, RunState.RUNNING})  # count against runni
 
 _NEXT: dict[RunState, frozenset[RunState]] = {
     RunState.QUEUED: frozenset({RunState.STARTING, RunState.CANCELLED, RunState.FAILED}),
+    # a short run can end between two polls without ever being seen running
     RunState.STARTING: frozenset(
-        {RunState.RUNNING, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT}
+        {
+            RunState.RUNNING,
+            RunState.SUCCEEDED,
+            RunState.FAILED,
+            RunState.CANCELLED,
+            RunState.TIMED_OUT,
+        }
     ),
     RunState.RUNNING: frozenset(
         {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT}
@@ -188,6 +196,20 @@ def transition_problem(current: RunState, wanted: RunState) -> str | None:
         allowed = ", ".join(sorted(s.value for s in _NEXT[current]))
         return f"a {current.value} run can become {allowed}, not {wanted.value}"
     return None
+
+
+#: why a run left starting or running by a service that died, and not found again by the
+#: runner, is failed: the scheduler never starts such a run a second time on its own
+LOST_REASON = "the platform service restarted and the run could not be found"
+
+#: the ends a retry may follow: the notebook (or its runner) failed, or it ran too long;
+#: a cancelled run was stopped on purpose and a lost one is never silently rerun
+RETRYABLE = frozenset({RunState.FAILED, RunState.TIMED_OUT})
+
+
+def retry_due(ended: RunState, attempt: int, retries: int, job_cancelled: bool) -> bool:
+    """Whether attempt ``attempt`` (1-based) that ended ``ended`` gets another attempt."""
+    return ended in RETRYABLE and not job_cancelled and attempt <= retries
 
 
 def output_path(job_id: int, run_id: int) -> PurePosixPath:
