@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.service.jobs.cron import CronError, next_slot, parse_schedule, slots, to_fire
+from hub.service.jobs.cron import (
+    CronError,
+    next_slot,
+    parse_schedule,
+    previous_slot,
+    slots,
+    slots_to_fire,
+    to_fire,
+)
 
 
 def utc(*args: int) -> datetime:
@@ -52,3 +60,58 @@ def test_missed_slots_skip_or_run_once_and_on_time_slots_always_fire() -> None:
         utc(2026, 11, 23, 11), utc(2026, 11, 23, 12),
     ]  # fmt: skip
     assert to_fire([], now, 60, "run_once") == []
+
+
+def test_autumns_repeated_hour_fires_fixed_hour_slots_once_and_wildcard_hours_on_time() -> None:
+    # Berlin falls back on 25 October 2026: 02:00-03:00 local happens twice
+    day = list(slots("30 2 * * *", "Europe/Berlin", utc(2026, 10, 24, 12), utc(2026, 10, 26, 12)))
+    assert day == [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)]
+    half_hours = list(
+        slots("*/30 * * * *", "Europe/Berlin", utc(2026, 10, 24, 23, 45), utc(2026, 10, 25, 2, 0))
+    )
+    assert half_hours == [utc(2026, 10, 25, h, m) for h in (0, 1) for m in (0, 30)] + [
+        utc(2026, 10, 25, 2, 0)
+    ]
+    assert next_slot("30 2 * * *", "Europe/Berlin", utc(2026, 10, 25, 0, 30)) == utc(
+        2026, 10, 26, 1, 30
+    )
+
+
+def test_a_slot_in_springs_skipped_hour_fires_once_at_the_jump() -> None:
+    # 29 March 2026: 02:00 local jumps to 03:00; the 02:30 job runs at 03:00 local
+    got = list(slots("30 2 * * *", "Europe/Berlin", utc(2026, 3, 28, 12), utc(2026, 3, 30, 12)))
+    assert got == [utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 30)]
+
+
+def test_a_schedule_naming_no_real_date_is_refused() -> None:
+    with pytest.raises(CronError, match="never fires"):
+        parse_schedule("0 0 30 2 *", "UTC")
+
+
+@pytest.mark.parametrize("missed", ["skip", "run_once"])
+@pytest.mark.parametrize(
+    ("expression", "zone", "after", "now"),
+    [
+        ("*/5 * * * *", "UTC", utc(2026, 11, 23, 10, 0), utc(2026, 11, 23, 10, 1)),  # nothing
+        ("*/5 * * * *", "UTC", utc(2026, 11, 23, 10, 0), utc(2026, 11, 23, 10, 5, 30)),  # on time
+        ("*/5 * * * *", "UTC", utc(2026, 11, 23, 8, 3), utc(2026, 11, 23, 10, 5, 30)),  # outage
+        ("0 * * * *", "UTC", utc(2026, 11, 23, 10, 0), utc(2026, 11, 23, 10, 59)),  # late, no slot
+        ("30 2 * * *", "Europe/Berlin", utc(2026, 10, 20), utc(2026, 10, 27)),  # across DST
+        ("*/1 * * * *", "UTC", utc(2026, 11, 23, 10, 0), utc(2026, 11, 23, 10, 1, 59)),  # edge
+    ],
+)
+def test_slots_to_fire_decides_like_to_fire_over_every_due_slot(
+    expression: str, zone: str, after: datetime, now: datetime, missed: str
+) -> None:
+    every = to_fire(list(slots(expression, zone, after, now)), now, 120, missed)
+    assert slots_to_fire(expression, zone, after, now, 120, missed) == every
+
+
+def test_a_long_outage_fires_one_catch_up_run_or_none_and_then_the_on_time_slots() -> None:
+    after, now = utc(2025, 1, 1), utc(2026, 11, 23, 10, 0, 30)  # every minute, ~1M slots missed
+    assert slots_to_fire("* * * * *", "UTC", after, now, 60, "skip") == [utc(2026, 11, 23, 10)]
+    assert slots_to_fire("* * * * *", "UTC", after, now, 60, "run_once") == [
+        utc(2026, 11, 23, 9, 59, 30).replace(second=0),  # the newest one older than the grace
+        utc(2026, 11, 23, 10),
+    ]
+    assert previous_slot("0 6 * * *", "UTC", utc(2026, 11, 23, 6)) == utc(2026, 11, 22, 6)

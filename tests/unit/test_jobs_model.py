@@ -18,6 +18,7 @@ from hub.service.jobs.model import (
     check_parameters,
     output_path,
     parse_notebook_path,
+    retry_due,
     transition_problem,
 )
 
@@ -118,6 +119,7 @@ def test_runs_move_only_forward_and_finished_runs_never_change() -> None:
         (RunState.RUNNING, RunState.SUCCEEDED),
         (RunState.RUNNING, RunState.TIMED_OUT),
         (RunState.RUNNING, RunState.CANCELLED),
+        (RunState.STARTING, RunState.SUCCEEDED),  # ended between two polls
     ]
     for current, wanted in ok:
         assert transition_problem(current, wanted) is None, (current, wanted)
@@ -129,3 +131,13 @@ def test_runs_move_only_forward_and_finished_runs_never_change() -> None:
 
 def test_a_runs_output_goes_under_the_owners_home() -> None:
     assert output_path(7, 42) == PurePosixPath(".tenanthub/jobs/7/42/output.ipynb")
+
+
+def test_failed_and_timed_out_runs_are_retried_while_attempts_remain_cancelled_ones_never() -> None:
+    assert retry_due(RunState.FAILED, attempt=1, retries=2, job_cancelled=False)
+    assert retry_due(RunState.TIMED_OUT, attempt=2, retries=2, job_cancelled=False)
+    assert not retry_due(RunState.FAILED, attempt=3, retries=2, job_cancelled=False)
+    assert not retry_due(RunState.FAILED, attempt=1, retries=0, job_cancelled=False)
+    assert not retry_due(RunState.CANCELLED, attempt=1, retries=2, job_cancelled=False)
+    assert not retry_due(RunState.SUCCEEDED, attempt=1, retries=2, job_cancelled=False)
+    assert not retry_due(RunState.FAILED, attempt=1, retries=2, job_cancelled=True)

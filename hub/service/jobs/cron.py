@@ -49,9 +49,14 @@ def parse_schedule(expression: str, timezone: str) -> ZoneInfo:
     return zone
 
 
-def _repeated(local: datetime, expression: str) -> bool:
-    """A second occurrence of a wall time (autumn's repeated hour) of a fixed-hour schedule."""
-    return local.fold == 1 and not expression.split()[1].startswith("*")
+def _repeated(instant: datetime, zone: ZoneInfo, expression: str) -> bool:
+    """The second occurrence of a wall time (autumn's repeated hour) of a fixed-hour
+    schedule. The fold is recomputed from the instant: croniter's own is not reliable
+    (its ``get_prev`` marks every result fold=1)."""
+    if expression.split()[1].startswith("*"):
+        return False
+    local = instant.astimezone(zone)
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
 def _walk(expression: str, zone: ZoneInfo, start: datetime, forward: bool) -> Iterator[datetime]:
@@ -59,9 +64,9 @@ def _walk(expression: str, zone: ZoneInfo, start: datetime, forward: bool) -> It
     it = croniter(expression, start.astimezone(zone))
     step = it.get_next if forward else it.get_prev
     for _ in range(MAX_SLOTS):
-        local = step(datetime)
-        if not _repeated(local, expression):
-            yield local.astimezone(UTC)
+        instant = step(datetime).astimezone(UTC)
+        if not _repeated(instant, zone, expression):
+            yield instant
 
 
 def slots(expression: str, timezone: str, after: datetime, until: datetime) -> Iterator[datetime]:

@@ -134,20 +134,33 @@ class JobSpec(BaseModel):
         return parse_notebook_path(self.notebook, self.kind)
 
 
-def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
+def check_parameters(notebook: Path, parameters: dict[str, Any], kernel: str | None = None) -> None:
     """Refuse parameters the notebook's ``parameters`` cell does not define.
 
-    Read with papermill's own inspection, so a job is checked exactly as papermill
-    will inject it. A notebook without a parameters cell accepts none.
+    Read with papermill's own inspection (what ``papermill.inspect_notebook`` runs,
+    called with the job's kernel the way ``papermill.execute_notebook`` passes
+    ``kernel_name``), so a job is checked exactly as papermill will inject it. A
+    notebook without a parameters cell accepts none.
     """
     if notebook.suffix != ".ipynb":
         return  # a .py spark job gets its parameters in its environment
-    from papermill import inspect_notebook
+    from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
 
     try:
-        known = set(inspect_notebook(str(notebook)))
+        nb = load_notebook_node(str(notebook))
     except Exception as exc:  # papermill raises several types for a broken notebook
         raise JobInvalid(f"notebook: cannot be read as a notebook ({exc})") from None
+    try:
+        known = {p.name for p in _infer_parameters(nb, name=kernel)}
+    except ValueError as exc:  # papermill: no kernel name (or language) in the notebook
+        raise JobInvalid(
+            f"kernel: papermill cannot tell how to run this notebook ({exc}); give the "
+            "job's kernel (e.g. python3), or save the notebook from Jupyter so it records "
+            "its kernel"
+        ) from None
+    except Exception as exc:  # no translator for this kernel or language
+        raise JobInvalid(f"kernel: papermill cannot parameterise this notebook ({exc})") from None
     unknown = sorted(set(parameters) - known)
     if unknown:
         listed = ", ".join(sorted(known)) if known else "none (no cell tagged 'parameters')"

@@ -68,5 +68,5 @@ def validate(body: Mapping[str, Any], settings: JobSettings, home: Path, shared:
     """A submission checked completely: fields, limits, the notebook file, and its
     parameters against the notebook's ``parameters`` cell."""
     spec = parse_spec(body, settings)
-    check_parameters(notebook_file(spec, home, shared), spec.parameters)
+    check_parameters(notebook_file(spec, home, shared), spec.parameters, spec.kernel)
     return spec
