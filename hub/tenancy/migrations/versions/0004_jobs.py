@@ -43,9 +43,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("th_jobs", schema=None) as batch_op:
         batch_op.create_index("ix_th_jobs_tenant_owner", ["tenant", "owner"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_th_jobs_next_fire_at"), ["next_fire_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_th_jobs_next_fire_at"), ["next_fire_at"], unique=False)
 
     op.create_table(
         "th_job_runs",
