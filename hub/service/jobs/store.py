@@ -504,6 +504,8 @@ class JobStore:
         if row is None:
             raise RunNotFound(run_id)
         run = _run(row)
+        if run.instance is None:
+            raise NotOwned(f"run {run_id} is {run.state}: no scheduler has claimed it")
         if run.instance != instance:
             raise NotOwned(f"run {run_id} is watched by {run.instance!r} now, not {instance!r}")
         return run
