@@ -204,7 +204,7 @@ def test_two_claimers_on_two_engines_never_take_the_same_run_nor_pass_a_quota(
         queue(setup, tenant=("nlp", "big", "vision")[i % 3], priority=i % 4)
     engines = [db.make_engine(db_url) for _ in range(2)]
     taken: list[list[int]] = [[], []]
-    rounds = threading.Barrier(2)
+    rounds = threading.Barrier(2, timeout=60)
 
     def claimer(k: int) -> Callable[[], None]:
         def work() -> None:
@@ -237,7 +237,7 @@ def test_claimers_racing_for_one_tenant_never_start_more_than_its_quota(
     for _ in range(12):
         queue(setup, tenant="vision")  # running_jobs: 2
     engines = [db.make_engine(db_url) for _ in range(4)]
-    rounds = threading.Barrier(len(engines))
+    rounds = threading.Barrier(len(engines), timeout=60)
 
     def claimer(k: int) -> Callable[[], None]:
         def work() -> None:
@@ -280,7 +280,7 @@ def test_two_instances_firing_the_same_schedules_fire_every_slot_exactly_once(
     jobs = minute_jobs(JobStore(engine, Clock(T0)), 40)
     instants = [T0 + timedelta(seconds=20 * k) for k in range(1, 31)]  # 10 minutes
     engines = [db.make_engine(db_url) for _ in range(2)]
-    step = threading.Barrier(2)
+    step = threading.Barrier(2, timeout=60)
 
     def instance(k: int) -> Callable[[], None]:
         def work() -> None:
