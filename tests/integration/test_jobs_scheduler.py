@@ -7,6 +7,7 @@ a restart, and two schedulers on one database start each run once within the quo
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
@@ -53,7 +54,7 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = db.make_engine(db_url)
     db.upgrade(engine)
     tenants = TenantStore(engine)
-    for name, running_jobs in (("vision", 2), ("nlp", None)):
+    for name, running_jobs in (("vision", 2), ("nlp", None), ("frozen", 0)):
         spec = TenantSpec(name, name, QuotaLimits(running_jobs=running_jobs), None, (), {}, ())
         tenants.create_tenant(spec, "test")
     yield engine
@@ -298,3 +299,34 @@ def together(*work: Callable[[], None]) -> None:
     assert not any(t.is_alive() for t in threads), "a scheduler thread hung"
     if errors:
         raise errors[0]
+
+
+async def test_the_service_loop_ticks_in_a_worker_thread_until_stopped(
+    engine: Engine, runner: ProcessRunner
+) -> None:
+    settings = JobSettings(poll_every=1)
+    sched = Scheduler(JobStore(engine), runner, settings, instance="loop")
+    run_id = submit(sched, parameters={"say": "from the loop"})
+    stop = asyncio.Event()
+    loop = asyncio.create_task(sched.run(stop))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run = await asyncio.to_thread(sched.store.get_run, run_id)
+        if run is not None and run.finished_at is not None:
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(loop, 30)
+    assert run is not None and run.state == "succeeded" and "from the loop" in run.log_tail
+
+
+def test_hundreds_of_schedules_due_in_the_same_minute_all_fire_in_one_tick(
+    engine: Engine, runner: ProcessRunner, clock: Clock
+) -> None:
+    sched = scheduler(engine, runner, clock)
+    for i in range(450):  # more than two batches; a quota of 0 keeps them queued
+        submit(sched, name=f"j{i}", tenant="frozen", schedule={"cron": "0 13 * * *"})
+    clock.advance(hours=1, seconds=3)
+    report = sched.tick()
+    assert len(report.fired) == 450 and report.started == []
+    assert sched.tick().fired == []
