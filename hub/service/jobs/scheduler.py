@@ -168,6 +168,9 @@ class Scheduler:
         handle = run.handle
         if handle is None:  # claimed, but its start was never recorded (the write failed)
             handle = self.runner.find(run_spec(run, job))
+            if handle is None and run.cancel_requested:
+                self._finish(run, RunState.CANCELLED, "cancelled", None, report, retry=False)
+                return
             if handle is None:
                 self._finish(run, RunState.FAILED, LOST_REASON, None, report, retry=False)
                 return
