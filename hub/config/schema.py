@@ -811,6 +811,31 @@ class JobSettings(Strict):
     )
 
 
+# ----------------------------------------------------------------------------- datasets
+
+
+class DatasetSettings(Strict):
+    """Tenant data sources (files, S3, SQL, Hive, HDFS): see hub/service/datasets."""
+
+    keys: list[str] = Field(
+        default_factory=list,
+        description="Fernet keys encrypting stored credentials: the first encrypts, all "
+        "decrypt (rotation: put a new key first, re-encrypt, then drop the old). The "
+        "environment variable TENANTHUB_DATASETS_KEYS overrides this.",
+    )
+    key_file: Path | None = Field(
+        None, description="File with the keys, one per line (e.g. a mounted Secret)."
+    )
+    sample_rows: int = Field(100, ge=1, le=10_000, description="Most rows a sample returns.")
+    sample_bytes: ByteQuantity = Field(
+        "1Mi", description="Most bytes a sample returns (and reads of a CSV/JSON file)."
+    )
+    page_size: int = Field(200, ge=1, le=5000, description="Entries of a listing page.")
+    timeout: Seconds = Field(
+        10, ge=1, description="Connect/read timeout of a data source, in seconds."
+    )
+
+
 class PlatformConfig(Strict):
     hub: HubSettings = Field(default_factory=HubSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -821,6 +846,7 @@ class PlatformConfig(Strict):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     pip: PipSettings = Field(default_factory=PipSettings)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
+    datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
 
     def profile(self, name: str) -> Profile | None:
