@@ -8,6 +8,7 @@ tenanthub quota set TENANT [--cpu 8] [--memory 32Gi] [--gpu N] [--servers N]
                            [--storage 500Gi] [--running-jobs N]    (``none``: no limit)
 tenanthub member list|add|remove TENANT [USER] [--role member|admin]
 tenanthub usage [TENANT]
+tenanthub job submit|list|logs|cancel ...          (``hub.cli_jobs``)
 
 Each prints a table, or with ``--json`` the API's JSON. Where the API is and the
 token come from ``hub.api_client.load_settings`` (environment, then config file).
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from hub.api_client import ApiClient, ClientError, api_path, load_settings
+from hub.cli_jobs import add_job_commands
 
 #: quota resources in display order: (API field, flag, column header)
 QUOTA_FIELDS = (
@@ -324,6 +326,7 @@ def add_commands(sub: Any) -> None:
 
     usage_cmd = leaf(sub, "usage", usage, "live usage against quota (all tenants: platform admins)")
     usage_cmd.add_argument("tenant", nargs="?", help="one tenant (default: every tenant)")
+    add_job_commands(sub, leaf, show)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -24,7 +24,7 @@ from traitlets import HasTraits, Unicode, default
 
 from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.app.service_tokens import CHECKPOINTER, service_token
-from hub.tenancy.checkpoint_store import Checkpoint, CheckpointStore
+from hub.tenancy.checkpoint_store import CheckpointStore
 from hub.tenancy.quota import quota_message
 from hub.tenancy.usage import Allocation
 from spawner.admission import AdmissionRefused, admit
@@ -33,6 +33,7 @@ from spawner.plan import SpawnPlan, make_plan
 from spawner.plan.checkpoint import (
     Candidate,
     ImageChoice,
+    candidate,
     choose_image,
     not_saved_notice,
     parse_answer,
@@ -64,14 +65,6 @@ def _json(value: Any) -> dict[str, Any]:
 
 
 USER_OPTION_KEYS = frozenset({"tenant", "profile", "checkpoint"})
-
-
-def _candidate(checkpoint: Checkpoint | None) -> Candidate | None:
-    if checkpoint is None or not checkpoint.image:
-        return None
-    return Candidate(
-        checkpoint.id, checkpoint.image, checkpoint.base_image, checkpoint.created_at.isoformat()
-    )
 
 
 async def _accepts_connections(host: str, port: int) -> bool:
@@ -199,11 +192,11 @@ class TenantSpawnerMixin(HasTraits):
         offers = {}
         for checkpoint in newest:
             profile = config.profile(checkpoint.profile)
-            candidate = _candidate(checkpoint)
-            if profile is None or not profile.checkpoint or candidate is None:
+            offer = candidate(checkpoint)
+            if profile is None or not profile.checkpoint or offer is None:
                 continue
             if checkpoint.base_image != profile.image:
-                offers[(checkpoint.tenant, checkpoint.profile)] = candidate
+                offers[(checkpoint.tenant, checkpoint.profile)] = offer
         return offers
 
     async def choose_start_image(self, plan: SpawnPlan, answer: Any) -> SpawnPlan:
@@ -222,7 +215,7 @@ class TenantSpawnerMixin(HasTraits):
                 plan.image,
             )
         choice = choose_image(
-            plan.image, enabled, _candidate(latest), _candidate(newest), parse_answer(answer)
+            plan.image, enabled, candidate(latest), candidate(newest), parse_answer(answer)
         )
         self.image_choice = choice
         if choice.checkpoint is not None:

@@ -50,6 +50,16 @@ def culler_service(config: PlatformConfig) -> tuple[dict[str, Any], dict[str, An
 PROVISIONER_SERVICE = "tenanthub-provisioner"
 
 
+def kube_environment() -> dict[str, str]:
+    """How a hub-managed service finds the cluster: as the hub does (in-cluster or a
+    kubeconfig); the hub's other environment stays out of its services."""
+    env = {}
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
 def provisioner_service(platform: PlatformContext) -> dict[str, Any]:
     """Provision every tenant namespace at hub start, then repair drift periodically.
 
@@ -58,9 +68,7 @@ def provisioner_service(platform: PlatformContext) -> dict[str, Any]:
     """
     settings = platform.config.backend.kubernetes
     environment = {"TENANTHUB_CONFIG": str(platform.config_path or "")}
-    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
-        if os.environ.get(name):
-            environment[name] = os.environ[name]
+    environment.update(kube_environment())
     return {
         "name": PROVISIONER_SERVICE,
         "command": [
@@ -97,7 +105,9 @@ def service_port(config: PlatformConfig) -> int:
     return config.service.port or config.hub.port + 3
 
 
-def platform_service(platform: PlatformContext, service: dict[str, Any]) -> dict[str, Any]:
+def platform_service(
+    platform: PlatformContext, service: dict[str, Any], backend: str = "local"
+) -> dict[str, Any]:
     """The platform service (API + console) as a hub-managed service with OAuth.
 
     ``oauth_client_allowed_scopes``: a user's OAuth token for the service carries at
@@ -110,7 +120,12 @@ def platform_service(platform: PlatformContext, service: dict[str, Any]) -> dict
         **service,
         "url": f"http://127.0.0.1:{service_port(platform.config)}",
         "command": [sys.executable, "-m", "hub.service"],
-        "environment": {"TENANTHUB_CONFIG": str(platform.config_path or "")},
+        # the backend the hub chose (``auto`` resolved once, here): job runs go there too
+        "environment": {
+            "TENANTHUB_CONFIG": str(platform.config_path or ""),
+            "TENANTHUB_BACKEND": backend,
+            **kube_environment(),
+        },
         "oauth_client_allowed_scopes": [PLATFORM_ADMIN_SCOPE],
         # TenantHub's own service: no "Authorize" page between the hub and its console
         "oauth_no_confirm": True,
@@ -189,7 +204,7 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
         s["name"]: s for s in checkpoint_services(config, backend, data_dir, platform.config_path)
     }
     services = [
-        platform_service(platform, s)
+        platform_service(platform, s, backend)
         if s["name"] == PLATFORM_SERVICE
         else {**s, **managed.pop(s["name"], {})}
         for s in services

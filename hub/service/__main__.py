@@ -22,6 +22,8 @@ from hub.service.app import make_app
 from hub.service.console import console_handlers
 from hub.service.context import ServiceContext
 from hub.service.hub_client import HubClient
+from hub.service.jobs.backend import job_backend
+from hub.service.jobs.scheduler import Scheduler
 from hub.service.lifecycle import stop_when_parent_exits
 from hub.service.sampler import UsageSampler
 
@@ -34,6 +36,7 @@ async def serve() -> None:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/tenanthub/")
     secret = secret_file(platform.data_dir / "secrets" / "tenanthub-service-cookie-secret")
     service = ServiceContext(platform=platform, hub=HubClient())
+    service.jobs = job_backend(platform)
     app = make_app(service, prefix, secret.encode(), extra=console_handlers(prefix, service))
     server = HTTPServer(
         app, max_body_size=platform.config.service.max_body_bytes + 4096, xheaders=True
@@ -45,13 +48,20 @@ async def serve() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     sampler = asyncio.create_task(UsageSampler(service).run(stop))
+    tasks = [sampler]
+    if platform.config.jobs.enabled:
+        scheduler = Scheduler(service.job_store, service.jobs.runner, platform.config.jobs)
+        tasks.append(asyncio.create_task(scheduler.run(stop)))
+    log.info("job runs go to the %s backend", service.jobs.kind)
     watch = asyncio.create_task(stop_when_parent_exits(stop))
     await stop.wait()
     server.stop()
     watch.cancel()
     sampler.cancel()  # a tick in flight is history nobody waits for
-    with contextlib.suppress(asyncio.CancelledError):
-        await sampler
+    # the scheduler ends on its own at the end of a tick (runs go on without the service)
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def main() -> None:

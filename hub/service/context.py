@@ -8,6 +8,8 @@ from typing import Any
 
 from hub.app.context import PlatformContext
 from hub.service.hub_client import HubClient
+from hub.service.jobs.backend import JobBackend
+from hub.service.jobs.store import JobStore
 from hub.service.policy import PLATFORM_ADMIN_SCOPE, Actor
 from hub.tenancy.checkpoint_store import CheckpointStore
 from hub.tenancy.usage_store import UsageStore
@@ -19,6 +21,9 @@ class ServiceContext:
     hub: HubClient
     #: filled by the usage sampler, read by the usage routes: tenant -> latest live usage
     live_usage: dict[str, Any] = field(default_factory=dict)
+    #: where job runs go (runner) and how this service sees users' files; None until
+    #: the service starts it (the API answers 503 for live job data without it)
+    jobs: JobBackend | None = None
 
     @property
     def config(self) -> Any:
@@ -28,6 +33,11 @@ class ServiceContext:
     def checkpoint_store(self) -> CheckpointStore:
         """Checkpoint records (what the checkpointer reports) on the platform's engine."""
         return CheckpointStore(self.platform.engine)
+
+    @cached_property
+    def job_store(self) -> JobStore:
+        """Jobs and their runs on the platform's engine."""
+        return JobStore(self.platform.engine)
 
     @cached_property
     def usage_store(self) -> UsageStore:

@@ -51,6 +51,9 @@ class Permission(StrEnum):
     CHECKPOINTS_READ_ALL = "checkpoints:read-all"
     OWN_CHECKPOINTS_READ = "checkpoints:read-own"
     OWN_CHECKPOINTS_DELETE = "checkpoints:delete-own"
+    JOBS_SUBMIT = "jobs:submit"
+    JOBS_READ = "jobs:read"
+    JOBS_CANCEL = "jobs:cancel"
 
 
 #: The table. Tenant admins run their tenant (members, servers) but do not set their
@@ -79,6 +82,11 @@ REQUIRED: Mapping[Permission, Level] = {
     Permission.CHECKPOINTS_READ_ALL: Level.CHECKPOINTER,
     Permission.OWN_CHECKPOINTS_READ: Level.SELF,
     Permission.OWN_CHECKPOINTS_DELETE: Level.SELF,
+    # jobs: members submit and see their own; which job is whose is the route's check
+    # (a member sees only theirs, the tenant's admins everyone's)
+    Permission.JOBS_SUBMIT: Level.MEMBER,
+    Permission.JOBS_READ: Level.MEMBER,
+    Permission.JOBS_CANCEL: Level.MEMBER,
 }
 
 

@@ -21,9 +21,12 @@ answer as an input, so it is tested without either.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from spawner.plan import SpawnPlan
+
+if TYPE_CHECKING:
+    from hub.tenancy.checkpoint_store import Checkpoint
 
 Answer = Literal["restore", "fresh"]
 ANSWERS: tuple[Answer, ...] = ("restore", "fresh")
@@ -39,6 +42,15 @@ class Candidate:
     image: str
     base_image: str
     created_at: str  # ISO 8601, shown on the form
+
+
+def candidate(checkpoint: Checkpoint | None) -> Candidate | None:
+    """A stored checkpoint record as a restore candidate (None: none, or no image yet)."""
+    if checkpoint is None or not checkpoint.image:
+        return None
+    return Candidate(
+        checkpoint.id, checkpoint.image, checkpoint.base_image, checkpoint.created_at.isoformat()
+    )
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ ROLES = (ANON, MEMBER_A, MEMBER_B, ADMIN_A, PLATFORM, CKPT)
 USERS = {MEMBER_A: "erin", MEMBER_B: "dan", ADMIN_A: "alice", PLATFORM: "admin"}
 TENANT_A, TENANT_B = "vision", "nlp"
 NOBODY = "nobody-here"  # a user in no tenant: member/server targets that do not exist
-NO_CHECKPOINT = "999999"  # a checkpoint id that does not exist
+NO_CHECKPOINT = "999999"  # a checkpoint, job or run id that does not exist
 
 CONFIG: dict[str, Any] = {
     **BASE_CONFIG,
@@ -131,6 +131,20 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/users/{username}/checkpoints"): Row(ERIN_ONLY, username="erin"),
     # no such checkpoint of erin's: an allowed call is a 404 about it
     ("DELETE", "/users/{username}/checkpoints/{checkpoint}"): Row(ERIN_ONLY, username="erin"),
+    # jobs: members of the tenant submit and see their own (admins: everyone's)
+    # fields missing: an allowed call is a 422, nothing is queued
+    ("POST", "/tenants/{tenant}/jobs"): Row(MEMBERS_OF_A, body={"name": "probe"}),
+    ("GET", "/tenants/{tenant}/jobs"): Row(MEMBERS_OF_A),
+    # no such job or run: an allowed call is a 404 about it
+    ("GET", "/tenants/{tenant}/jobs/{job}"): Row(MEMBERS_OF_A),
+    ("DELETE", "/tenants/{tenant}/jobs/{job}"): Row(MEMBERS_OF_A),
+    ("POST", "/tenants/{tenant}/jobs/{job}/runs"): Row(MEMBERS_OF_A),
+    ("GET", "/tenants/{tenant}/jobs/{job}/runs"): Row(MEMBERS_OF_A),
+    ("GET", "/tenants/{tenant}/runs"): Row(MEMBERS_OF_A),
+    ("GET", "/tenants/{tenant}/runs/{run}"): Row(MEMBERS_OF_A),
+    ("POST", "/tenants/{tenant}/runs/{run}/cancel"): Row(MEMBERS_OF_A),
+    ("GET", "/tenants/{tenant}/runs/{run}/log"): Row(MEMBERS_OF_A),
+    ("GET", "/tenants/{tenant}/runs/{run}/output"): Row(MEMBERS_OF_A),
 }
 
 ALLOWED_ERRORS = {404, 409, 422}  # about the object or the body, after the policy let it in
@@ -178,6 +192,8 @@ def send(hub: Hub, role: str, method: str, path: str, row: Row, tenant: str) -> 
         path.replace("{tenant}", tenant)
         .replace("{username}", row.username)
         .replace("{checkpoint}", NO_CHECKPOINT)
+        .replace("{job}", NO_CHECKPOINT)
+        .replace("{run}", NO_CHECKPOINT)
     )
     token = hub.tokens[role]
     headers = {"Authorization": f"token {token}"} if token else {}

@@ -114,6 +114,8 @@ PARAM_PATTERNS = {
     "username": r"[^/]+",
     "server": r"[^/]*",
     "checkpoint": r"[^/]+",  # an id; a non-number is the operation's 404, in JSON
+    "job": r"[^/]+",
+    "run": r"[^/]+",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hub.service.api import (
     audit,
     checkpoints,
+    jobs,
     members,
     profiles,
     quotas,
@@ -23,6 +24,7 @@ ROUTES: list[Route] = [
     *servers.ROUTES,
     *audit.ROUTES,
     *checkpoints.ROUTES,
+    *jobs.ROUTES,
 ]
 
 
