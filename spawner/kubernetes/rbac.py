@@ -15,7 +15,10 @@ objects cannot be covered by Roles made in advance. Why each rule:
   which are deleted again when tenant-admin access is turned off);
 - pods + events (list/watch): the label-selected reflectors in tenant
   namespaces; pods create/delete: servers; secrets: each server's API token;
-- pods/log, services, configmaps (read): only because Kubernetes lets a
+- jobs (batch): notebook job runs, one Job per run in the tenant namespace,
+  created, watched and deleted on cancel by the platform service (which uses
+  the hub's identity); pods/log: their log tail;
+- services, configmaps (read): only because Kubernetes lets a
   subject grant a Role only with permissions it holds itself, and the
   read-only tenant-admin Role includes them.
 """
@@ -55,6 +58,7 @@ def hub_cluster_role_rules() -> list[dict[str, Any]]:
             "resources": ["events", "pods/log", "services", "configmaps"],
             "verbs": [*READ],
         },
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": [*READ, "create", "delete"]},
         {
             "apiGroups": ["networking.k8s.io"],
             "resources": ["networkpolicies"],
