@@ -51,6 +51,7 @@ async def serve() -> None:
     tasks = [sampler]
     if platform.config.jobs.enabled:
         scheduler = Scheduler(service.job_store, service.jobs.runner, platform.config.jobs)
+        service.job_scheduler = scheduler
         tasks.append(asyncio.create_task(scheduler.run(stop)))
     log.info("job runs go to the %s backend", service.jobs.kind)
     watch = asyncio.create_task(stop_when_parent_exits(stop))

@@ -24,6 +24,13 @@ class ServiceContext:
     #: where job runs go (runner) and how this service sees users' files; None until
     #: the service starts it (the API answers 503 for live job data without it)
     jobs: JobBackend | None = None
+    #: the job scheduler running in this process (None: jobs.enabled is off); the API
+    #: wakes it when a run is queued or cancelled
+    job_scheduler: Any = None
+
+    def wake_scheduler(self) -> None:
+        if self.job_scheduler is not None:
+            self.job_scheduler.wake()
 
     @property
     def config(self) -> Any:

@@ -320,6 +320,30 @@ async def test_the_service_loop_ticks_in_a_worker_thread_until_stopped(
     assert run is not None and run.state == "succeeded" and "from the loop" in run.log_tail
 
 
+async def test_a_woken_loop_starts_a_run_at_once_and_sees_it_end_without_waiting_poll_every(
+    engine: Engine, runner: ProcessRunner
+) -> None:
+    """poll_every is an hour: the API's wake() starts the run, and the short poll while a
+    run is watched records its end, both well within the hour."""
+    sched = Scheduler(JobStore(engine), runner, JobSettings(poll_every=3600), instance="wake")
+    stop = asyncio.Event()
+    loop = asyncio.create_task(sched.run(stop))
+    await asyncio.sleep(0.5)  # the first tick has run: the loop waits for the hour now
+    run_id = submit(sched, parameters={"say": "woken", "sleep": 1})
+    sched.wake()
+    deadline = time.monotonic() + 30
+    run = None
+    while time.monotonic() < deadline:
+        run = await asyncio.to_thread(sched.store.get_run, run_id)
+        if run is not None and run.finished_at is not None:
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(loop, 30)
+    assert run is not None and run.state == "succeeded", run
+    assert "woken" in run.log_tail
+
+
 def test_hundreds_of_schedules_due_in_the_same_minute_all_fire_in_one_tick(
     engine: Engine, runner: ProcessRunner, clock: Clock
 ) -> None:

@@ -221,6 +221,7 @@ async def submit_job(call: Call) -> SubmittedOut:
     except JobInvalid as exc:
         raise invalid(str(exc)) from None
     job, run = await platform.run(store_of(call).create_job, spec, call.actor.name)
+    call.service.wake_scheduler()
     await platform.run(
         platform.store.audit, call.actor.name, "job.submit", call.tenant,
         {"job": job.id, "name": job.name, "notebook": job.notebook,
@@ -364,6 +365,7 @@ async def run_now(call: Call) -> RunOut:
         run = await call.service.platform.run(store_of(call).enqueue, job.id)
     except (JobNotFound, IllegalTransition) as exc:
         raise ApiError(409, f"Job {job.id} cannot run: {exc}.") from None
+    call.service.wake_scheduler()
     return run_out(run)
 
 
@@ -374,6 +376,7 @@ async def cancel_job(call: Call) -> JobOut:
         done = await platform.run(store_of(call).cancel_job, job.id, call.actor.name)
     except JobNotFound:
         raise ApiError(404, f"No job {job.id} of yours in tenant {call.tenant!r}.") from None
+    call.service.wake_scheduler()
     await platform.run(
         platform.store.audit, call.actor.name, "job.cancel", call.tenant,
         {"job": job.id, "owner": job.owner},
@@ -389,6 +392,7 @@ async def cancel_run(call: Call) -> RunOut:
         raise ApiError(404, f"No run {run.id} of yours in tenant {call.tenant!r}.") from None
     except IllegalTransition as exc:
         raise ApiError(409, f"Run {run.id} is not cancelled: {exc}.", current=run.state) from None
+    call.service.wake_scheduler()
     return run_out(done)
 
 

@@ -23,7 +23,6 @@ sampler, so tests run ticks at chosen times.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
@@ -44,6 +43,9 @@ Clock = Callable[[], datetime]
 #: due jobs fired per transaction: short locks, and 1000 schedules due in one minute
 #: still fire in one tick
 FIRE_BATCH = 200
+#: seconds between ticks while this instance watches runs: a run's end is recorded (and
+#: the next queued run started) within this, whatever ``poll_every`` is
+ACTIVE_POLL = 0.5
 
 
 def utcnow() -> datetime:
@@ -90,6 +92,7 @@ class TickReport:
     finished: dict[int, str] = field(default_factory=dict)  # run id -> final state
     retried: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    watching: int = 0  # runs this instance watches after the tick (started or running)
 
 
 class Scheduler:
@@ -117,6 +120,14 @@ class Scheduler:
         self.max_starts = max_starts_per_tick
         self.max_fire_batches = 20
         self._first = True
+        self._wake: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Tick now instead of at the next interval (a run was queued or cancelled): the
+        API calls this, so a submitted run starts within a tick's time, not ``poll_every``.
+        Safe from the event loop only (the API's handlers)."""
+        if self._wake is not None:
+            self._wake.set()
 
     # ------------------------------------------------------------------ one tick
 
@@ -132,9 +143,11 @@ class Scheduler:
             report.fired += [r.id for r in fired]
             if not fired:
                 break
-        for run, job in self.store.watched(self.instance):
+        watched = self.store.watched(self.instance)
+        for run, job in watched:
             self._guard(report, run, self._watch, run, job, report)
         self._dispatch(report)
+        report.watching = len(watched) - len(report.finished) + len(report.started)
         return report
 
     def _guard(
@@ -244,12 +257,16 @@ class Scheduler:
     # ------------------------------------------------------------------ the loop
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every ``poll_every`` seconds (from tick start) until ``stop`` is set."""
+        """Tick every ``poll_every`` seconds (from tick start; every ``ACTIVE_POLL`` while
+        runs are watched) until ``stop`` is set; ``wake()`` starts the next tick at once."""
         log.info(
             "job scheduler %s: every %gs, runner %s", self.instance, self.every, self.runner.name
         )
+        self._wake = wake = asyncio.Event()
         while not stop.is_set():
             started = time.monotonic()
+            wake.clear()
+            interval = self.every
             try:
                 report = await asyncio.to_thread(self.tick)
             except Exception as exc:  # DB unreachable: try again next tick
@@ -261,6 +278,15 @@ class Scheduler:
                         len(report.fired), len(report.started), len(report.finished),
                         len(report.adopted),
                     )  # fmt: skip
-            wait = max(0.0, self.every - (time.monotonic() - started))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+                if report.watching > 0:
+                    interval = min(interval, ACTIVE_POLL)
+            wait = max(0.0, interval - (time.monotonic() - started))
+            stopped = asyncio.ensure_future(stop.wait())
+            woken = asyncio.ensure_future(wake.wait())
+            try:
+                await asyncio.wait(
+                    {stopped, woken}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for waiter in (stopped, woken):
+                    waiter.cancel()
