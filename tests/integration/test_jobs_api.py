@@ -236,6 +236,32 @@ def test_cancel_stops_a_running_run_and_a_cancelled_schedule_fires_no_more(
     assert refused.status_code == 409 and "was cancelled" in refused.json()["message"]
 
 
+def test_a_job_keeps_running_when_its_owners_server_is_stopped(platform: Platform) -> None:
+    erin = platform.home("erin")
+    write_notebook(
+        erin.home / "after-stop.ipynb",
+        "marker = 'release'",
+        "import os, time\nwhile not os.path.exists(marker): time.sleep(0.1)\nprint('outlived')",
+    )
+    browser = Browser(platform.hub, "erin")
+    assert browser.login(password="erin-password-1").status_code == 302
+    assert browser.spawn({"tenant": "vision", "profile-vision": "small"}).status_code == 200
+    browser.wait_ready(timeout=120)
+    made = platform.submit("erin", {"name": "outlive", "notebook": "after-stop.ipynb"})
+    run = platform.wait_run("erin", made.json()["run"]["id"], ("running",))
+    assert browser.api("DELETE", "users/erin/server").status_code in (202, 204)
+    browser.wait_stopped(timeout=60)
+    time.sleep(2)  # a run killed with the server would be seen failed within a tick
+    assert platform.api("erin", "GET", f"tenants/vision/runs/{run['id']}").json()["state"] == (
+        "running"
+    )
+    (erin.home / "release").touch()
+    run = platform.wait_run("erin", run["id"], ("succeeded", "failed", "cancelled"))
+    assert run["state"] == "succeeded", run["reason"]
+    log = platform.api("erin", "GET", f"tenants/vision/runs/{run['id']}/log").json()["log"]
+    assert "outlived" in log
+
+
 def test_the_cli_submits_waits_lists_tails_and_cancels(platform: Platform) -> None:
     bob = platform.home("bob")
     write_notebook(bob.home / "cli.ipynb", "n = 1\nname = 'x'", "print('cli says', n + 1, name)")
