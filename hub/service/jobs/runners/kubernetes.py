@@ -25,6 +25,12 @@ from hub.config.schema import KubernetesBackendSettings, PlatformConfig
 from hub.service.jobs.runners.base import Handle, RunSpec, RunStatus
 from hub.service.jobs.runners.command import command, environment, failure_reason
 from hub.service.jobs.runners.plan import job_plan
+from hub.service.jobs.runners.spark_kubernetes import (
+    TEMPLATE_ENV,
+    TEMPLATE_PATH,
+    spark_environment,
+    spark_service_account,
+)
 from hub.tenancy.checkpoint_store import CheckpointStore
 from spawner.kubernetes import names
 from spawner.kubernetes.manifests import SERVER_COMPONENT, user_pod
@@ -53,8 +59,15 @@ def paths_in_pod(spec: RunSpec, home_mount: str) -> tuple[PurePosixPath, PurePos
 def job_manifest(plan: SpawnPlan, spec: RunSpec, settings: KubernetesBackendSettings) -> Manifest:
     """The Job of one run attempt (pure)."""
     notebook, output = paths_in_pod(spec, settings.home_mount)
-    argv = ["sh", "-c", 'mkdir -p "$(dirname "$1")" && shift && exec "$@"', "run", str(output),
+    spark = spec.kind == "spark"
+    prepare = 'mkdir -p "$(dirname "$1")" && shift && '
+    if spark:  # the executors' pod template, from the environment to the file Spark reads
+        prepare += f'printf %s "${TEMPLATE_ENV}" > {TEMPLATE_PATH} && '
+    argv = ["sh", "-c", prepare + 'exec "$@"', "run", str(output),
             *command(spec, PYTHON, notebook, output)]  # fmt: skip
+    env = environment(spec)
+    if spark:
+        env |= spark_environment(plan, spec, settings)
     labels = {
         RUN_LABEL: str(spec.run_id),
         "tenanthub.io/job": str(spec.job_id),
@@ -63,7 +76,7 @@ def job_manifest(plan: SpawnPlan, spec: RunSpec, settings: KubernetesBackendSett
     }
     pod = user_pod(
         plan, settings, pod_name=job_name(spec.run_id), port=0, cmd=argv,
-        env=environment(spec), annotations={"tenanthub.io/job-name": spec.job_name},
+        env=env, annotations={"tenanthub.io/job-name": spec.job_name},
     )  # fmt: skip
     meta = pod["metadata"]
     # a run is no server: drop what marks one (the reflector's component, the checkpointer's
@@ -76,6 +89,14 @@ def job_manifest(plan: SpawnPlan, spec: RunSpec, settings: KubernetesBackendSett
     pod_spec["restartPolicy"] = "Never"
     for container in pod_spec["containers"]:
         container.pop("ports", None)
+    if spark:
+        # the driver creates its executors with the tenant's Spark account, and finds its
+        # own address in POD_IP (listed first: the kubelet expands $(POD_IP) after it)
+        pod_spec["serviceAccountName"] = spark_service_account()
+        pod_spec["automountServiceAccountToken"] = True
+        for container in pod_spec["containers"]:
+            pod_ip = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+            container["env"] = [pod_ip, *container["env"]]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
