@@ -277,17 +277,21 @@ def cap_rows(
 ) -> Sample:
     """The first rows of ``rows`` that fit ``n`` rows and ``max_bytes`` of JSON.
 
+    The bytes are those of ``json.dumps([columns, rows])`` (what an API answer
+    carries, give or take its envelope).
+
     ``more``: the reader already knows rows were left (it stopped reading at its own cap).
     """
     out: list[list[Any]] = []
-    used = len(json.dumps(columns))
+    # measured as json.dumps([columns, rows]) writes it: ", " between rows, ASCII escapes
+    used = len(json.dumps([columns, []]))
     truncated = more
     for row in rows:
         if len(out) >= n:
             truncated = True
             break
         cells = [json_safe(v) for v in row]
-        size = len(json.dumps(cells, default=str)) + 1
+        size = len(json.dumps(cells, default=str)) + 2
         if used + size > max_bytes:
             truncated = True
             break
