@@ -85,7 +85,9 @@ def test_a_spark_script_runs_with_python_and_its_parameters_in_the_environment()
     )  # fmt: skip
     assert got.command[6:] == ["python", "/home/jovyan/etl/job.py"]
     assert got.environment["TENANTHUB_JOB_PARAMETERS"] == '{"day": "mon"}'
-    assert got.environment["PYSPARK_SUBMIT_ARGS"] == "--master local[*] pyspark-shell"
+    assert got.environment["PYSPARK_SUBMIT_ARGS"] == (
+        "--master local[*] --conf spark.ui.enabled=false pyspark-shell"
+    )
 
 
 def checkpoint(id_: int, base: str, age: int, server: str = "") -> Checkpoint:

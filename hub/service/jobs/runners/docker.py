@@ -152,7 +152,11 @@ def job_environment(spec: RunSpec) -> dict[str, str]:
     }
     if spec.kind == "spark":
         env["TENANTHUB_SPARK_MASTER"] = SPARK_MASTER
-        env["PYSPARK_SUBMIT_ARGS"] = f"--master {SPARK_MASTER} pyspark-shell"
+        # local mode needs loopback only, and no UI port on the host network
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"
+        env["PYSPARK_SUBMIT_ARGS"] = (
+            f"--master {SPARK_MASTER} --conf spark.ui.enabled=false pyspark-shell"
+        )
     return env
 
 
