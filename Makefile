@@ -8,7 +8,7 @@ PYTHON ?= python3
 CACHE ?= $(HOME)/.cache/tenanthub
 BIN := $(VENV)/bin
 export TENANTHUB_CACHE := $(CACHE)
-export PATH := $(CURDIR)/$(BIN):$(CACHE)/npm/node_modules/.bin:$(PATH)
+export PATH := $(CURDIR)/$(BIN):$(CACHE)/npm/node_modules/.bin:$(CACHE)/helm/bin:$(PATH)
 
 .PHONY: demo test install system-deps system-deps-test lint typecheck unit integration bench clean k8s-up k8s-down screenshots
 
@@ -62,7 +62,7 @@ k8s-down:
 
 CONSOLE_VENDOR := hub/service/console/static/vendor
 install: $(VENV)/.installed $(CACHE)/npm/node_modules/.bin/configurable-http-proxy \
-  $(CONSOLE_VENDOR)/chart.umd.min.js
+  $(CONSOLE_VENDOR)/chart.umd.min.js $(CACHE)/helm/bin/helm
 
 $(VENV)/.installed: pyproject.toml
 	scripts/install-python.sh $(PYTHON) $(VENV)
@@ -70,6 +70,10 @@ $(VENV)/.installed: pyproject.toml
 
 $(CACHE)/npm/node_modules/.bin/configurable-http-proxy:
 	scripts/install-npm.sh $(CACHE)/npm
+
+# helm and kubectl (the chart's tests); the script pins the version and reinstalls on a new pin
+$(CACHE)/helm/bin/helm: scripts/install-helm.sh
+	scripts/install-helm.sh $(CACHE)/helm
 
 # the console's chart library: Chart.js's prebuilt bundle from npm, copied next to the
 # console's own static files, so the service serves it (no CDN at run time; not in git)
