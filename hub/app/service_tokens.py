@@ -83,20 +83,10 @@ CHECKPOINTER = ServiceSpec(
     ),
 )
 
-#: The job runner starts papermill in its own container/pod/process from the
-#: platform DB's queue (owner, tenant, image and quota all come from there), so
-#: all it asks the hub is whether the job's owner still exists before a run:
-#: - ``read:users:name``: ``GET /hub/api/users/<owner>`` answers 200 or 404.
-#: Not ``read:users`` (activity and groups are not its business; tenancy is in
-#: the DB), no server scopes (jobs never run inside a user's server and must
-#: not be stopped when it is culled), no ``tokens``.
-JOBS = ServiceSpec(
-    "tenanthub-jobs",
-    "TenantHub job runner: scheduled and on-demand notebook runs",
-    ("read:users:name",),
-)
-
-SERVICES: tuple[ServiceSpec, ...] = (PLATFORM, CHECKPOINTER, JOBS)
+#: Job runs need no service of their own: the scheduler runs inside the platform
+#: service (``hub.service.jobs``), reads owner, tenant, image and quota from the
+#: platform DB and never calls the hub (jobs must not be stopped with servers).
+SERVICES: tuple[ServiceSpec, ...] = (PLATFORM, CHECKPOINTER)
 
 
 def token_path(data_dir: Path, name: str) -> Path:

@@ -10,7 +10,6 @@ from jupyterhub.scopes import define_custom_scopes, expand_scopes
 from hub.app.context import PlatformContext
 from hub.app.service_tokens import (
     CHECKPOINTER,
-    JOBS,
     PLATFORM,
     SERVICES,
     platform_services,
@@ -20,7 +19,7 @@ from hub.app.service_tokens import (
 from hub.app.traits import CUSTOM_SCOPES, hub_traits
 from hub.config.loader import parse_config
 
-NAMES = ["tenanthub", "tenanthub-checkpointer", "tenanthub-jobs"]
+NAMES = ["tenanthub", "tenanthub-checkpointer"]
 #: as the hub does at start (JupyterHub.custom_scopes), so expand_scopes knows TenantHub's
 define_custom_scopes(CUSTOM_SCOPES)
 
@@ -33,7 +32,7 @@ def test_tokens_are_created_once_private_and_distinct(tmp_path: Path) -> None:
     services, _roles = platform_services(tmp_path)
     assert [s["name"] for s in services] == NAMES
     tokens = {s["name"]: s["api_token"] for s in services}
-    assert len(set(tokens.values())) == 3
+    assert len(set(tokens.values())) == 2
     assert mode(tmp_path / "secrets") == 0o700
     for name, token in tokens.items():
         assert len(token) == 64
@@ -44,12 +43,12 @@ def test_tokens_are_created_once_private_and_distinct(tmp_path: Path) -> None:
 
 
 def test_a_too_open_secrets_folder_or_file_is_tightened(tmp_path: Path) -> None:
-    first = service_token(tmp_path, "tenanthub-jobs")
+    first = service_token(tmp_path, "tenanthub-checkpointer")
     (tmp_path / "secrets").chmod(0o755)
-    token_path(tmp_path, "tenanthub-jobs").chmod(0o644)
-    assert service_token(tmp_path, "tenanthub-jobs") == first
+    token_path(tmp_path, "tenanthub-checkpointer").chmod(0o644)
+    assert service_token(tmp_path, "tenanthub-checkpointer") == first
     assert mode(tmp_path / "secrets") == 0o700
-    assert mode(token_path(tmp_path, "tenanthub-jobs")) == 0o600
+    assert mode(token_path(tmp_path, "tenanthub-checkpointer")) == 0o600
 
 
 def test_services_are_external_and_roles_assign_only_services(tmp_path: Path) -> None:
@@ -70,7 +69,6 @@ def test_least_privilege_scopes() -> None:
         "read:users:activity", "read:servers",
         "access:services!service=tenanthub", "custom:tenanthub:checkpoints",
     }  # fmt: skip
-    assert set(JOBS.scopes) == {"read:users:name"}
 
 
 def test_no_service_can_act_as_or_promote_a_user() -> None:
@@ -86,14 +84,15 @@ def test_hub_traits_list_the_services_next_to_the_others(tmp_path: Path) -> None
     config = parse_config({"hub": {"data_dir": str(tmp_path)}, "culling": {"enabled": True}})
     traits = hub_traits(PlatformContext(config), "local")["JupyterHub"]
     names = [s["name"] for s in traits["services"]]
-    assert names[-3:] == NAMES and "idle-culler" in names
+    assert names[-2:] == NAMES and "idle-culler" in names
     roles = {r["name"]: r for r in traits["load_roles"]}
     assert roles["tenanthub-checkpointer"]["scopes"] == list(CHECKPOINTER.scopes)
     assert "tenanthub-idle-culler" in roles
-    platform, checkpointer = traits["services"][-3], traits["services"][-2]
+    platform, checkpointer = traits["services"][-2], traits["services"][-1]
     assert platform["command"][1:] == ["-m", "hub.service"]
     assert platform["url"] == "http://127.0.0.1:8003"  # hub.port + 3
     assert platform["oauth_client_allowed_scopes"] == ["custom:tenanthub:admin"]
+    assert platform["environment"]["TENANTHUB_BACKEND"] == "local"  # job runs go there too
     assert "custom:tenanthub:admin" in traits["custom_scopes"]
     assert "command" not in checkpointer and "url" not in checkpointer
 
