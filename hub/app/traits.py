@@ -87,6 +87,9 @@ def provisioner_service(platform: PlatformContext) -> dict[str, Any]:
 
 
 PLATFORM_SERVICE = "tenanthub"
+#: JupyterHub's default scopes of a server's token (its ``server`` role)
+SERVER_ROLE_SCOPES = ("users:activity!user", "access:servers!server")
+PLATFORM_ACCESS_SCOPE = f"access:services!service={PLATFORM_SERVICE}"
 PLATFORM_ADMIN_SCOPE = "custom:tenanthub:admin"
 #: the checkpointer's scope (hub.service.policy.CHECKPOINTS_SCOPE; kept equal by a test)
 CHECKPOINTS_SCOPE = "custom:tenanthub:checkpoints"
@@ -116,14 +119,18 @@ def platform_service(
     part of the platform, like the hub's admin page); ``display``: listed in the hub's
     Services menu.
     """
+    settings = platform.config.service
     return {
         **service,
-        "url": f"http://127.0.0.1:{service_port(platform.config)}",
+        # in a cluster the proxy's own Deployment reaches it at the hub pod's Service
+        "url": settings.url or f"http://127.0.0.1:{service_port(platform.config)}",
         "command": [sys.executable, "-m", "hub.service"],
         # the backend the hub chose (``auto`` resolved once, here): job runs go there too
         "environment": {
             "TENANTHUB_CONFIG": str(platform.config_path or ""),
             "TENANTHUB_BACKEND": backend,
+            # listen here, whatever host name the url has (hub.service.__main__)
+            "TENANTHUB_SERVICE_BIND": settings.bind,
             **kube_environment(),
         },
         "oauth_client_allowed_scopes": [PLATFORM_ADMIN_SCOPE],
@@ -138,6 +145,24 @@ def resolve_command(cmd: list[str]) -> list[str]:
     here = Path(sys.executable).parent
     found = shutil.which(cmd[0], path=f"{here}{os.pathsep}{os.environ.get('PATH', '')}")
     return [found or cmd[0], *cmd[1:]]
+
+
+def proxy_traits(config: PlatformConfig, data_dir: Path) -> dict[str, Any]:
+    """configurable-http-proxy started by the hub (default), or an external one (a
+    Deployment, as in zero-to-jupyterhub): not started, its API at ``proxy.api_url``, the
+    token left to JupyterHub's default, the CONFIGPROXY_AUTH_TOKEN environment variable."""
+    proxy = config.hub.proxy
+    api_url = (
+        proxy.api_url or f"http://127.0.0.1:{config.hub.proxy_api_port or config.hub.port + 1}"
+    )
+    if proxy.external:
+        return {"should_start": False, "api_url": api_url}
+    return {
+        "command": [find_proxy_command()],
+        "api_url": api_url,
+        "pid_file": str(data_dir / "jupyterhub-proxy.pid"),
+        "auth_token": secret_file(data_dir / "proxy_auth_token"),
+    }
 
 
 SPAWNER_CLASSES = {
@@ -182,15 +207,20 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
             "load_roles": [],
             "services": [],
         },
-        "ConfigurableHTTPProxy": {
-            "command": [find_proxy_command()],
-            "api_url": f"http://127.0.0.1:{config.hub.proxy_api_port or config.hub.port + 1}",
-            "pid_file": str(data_dir / "jupyterhub-proxy.pid"),
-            "auth_token": secret_file(data_dir / "proxy_auth_token"),
+        "ConfigurableHTTPProxy": proxy_traits(config, data_dir),
+        "Spawner": {
+            "default_url": "/lab",
+            # the server role's scopes, and the platform API as the user: the notebook SDK
+            # and the JupyterLab extension call it with the server's own token
+            "server_token_scopes": [*SERVER_ROLE_SCOPES, PLATFORM_ACCESS_SCOPE],
         },
-        "Spawner": {"default_url": "/lab"},
         spawner_name: spawner_traits,
     }
+    # in a cluster: bind the pod's address, tell servers and the proxy the hub's Service
+    if config.hub.hub_bind_url:
+        traits["JupyterHub"]["hub_bind_url"] = config.hub.hub_bind_url
+    if config.hub.hub_connect_url:
+        traits["JupyterHub"]["hub_connect_url"] = config.hub.hub_connect_url
     for cls, values in auth_traits(config, data_dir).items():
         traits.setdefault(cls, {}).update(values)
     if backend == "kubernetes" and config.backend.kubernetes.reconcile_every:

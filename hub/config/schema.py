@@ -94,6 +94,22 @@ class Strict(BaseModel):
 # ----------------------------------------------------------------------------- hub
 
 
+class ProxySettings(Strict):
+    """configurable-http-proxy: started by the hub (default) or run on its own (a cluster)."""
+
+    external: bool = Field(
+        False,
+        description="The proxy runs on its own (the Helm chart's proxy Deployment): the hub "
+        "neither starts nor stops it and reads the shared token from CONFIGPROXY_AUTH_TOKEN.",
+    )
+    api_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="URL of the proxy's REST API, e.g. http://proxy-api:8001; "
+        "default: http://127.0.0.1:<proxy_api_port>.",
+    )
+
+
 class HubSettings(Strict):
     ip: str = Field("127.0.0.1", description="Address the public proxy binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Public proxy port.")
@@ -101,6 +117,20 @@ class HubSettings(Strict):
     proxy_api_port: int | None = Field(
         None, ge=1, le=65535, description="Port of the proxy's REST API; default: port + 1."
     )
+    hub_bind_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="URL the hub's own API binds to (JupyterHub.hub_bind_url), e.g. "
+        "http://0.0.0.0:8081 in a pod; default: 127.0.0.1 on hub_port.",
+    )
+    hub_connect_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="URL servers, services and the proxy use to reach the hub's API "
+        "(JupyterHub.hub_connect_url), e.g. the hub's Service in a cluster; default: "
+        "the bind address.",
+    )
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
     base_url: str = Field("/", pattern=r"^/", description="URL prefix of the whole platform.")
     db_url: str | None = Field(
         None,
@@ -621,7 +651,18 @@ class ServiceSettings(Strict):
     """The platform service (``/services/tenanthub``): REST API and admin console."""
 
     port: int | None = Field(
-        None, ge=1, le=65535, description="Loopback port of the service; default: hub.port + 3."
+        None, ge=1, le=65535, description="Port of the service; default: hub.port + 3."
+    )
+    bind: str = Field(
+        "127.0.0.1",
+        description="Address the service listens on; 0.0.0.0 in a pod, so the proxy's "
+        "Deployment reaches it.",
+    )
+    url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="URL the hub and the proxy reach the service at, e.g. the hub pod's "
+        "Service (http://hub:8084); default: http://127.0.0.1:<port>.",
     )
     usage_sample_every: Seconds = Field(
         60, ge=5, description="How often per-tenant usage is recorded for the charts."

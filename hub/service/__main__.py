@@ -41,7 +41,9 @@ async def serve() -> None:
     server = HTTPServer(
         app, max_body_size=platform.config.service.max_body_bytes + 4096, xheaders=True
     )
-    server.listen(url.port or 80, url.hostname or "127.0.0.1")
+    # TENANTHUB_SERVICE_BIND (service.bind): in a pod 0.0.0.0, while the url names its Service
+    bind = os.environ.get("TENANTHUB_SERVICE_BIND") or url.hostname or "127.0.0.1"
+    server.listen(url.port or 80, bind)
     log.info("TenantHub service on %s (prefix %s)", os.environ["JUPYTERHUB_SERVICE_URL"], prefix)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
