@@ -15,7 +15,7 @@ import tarfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -25,6 +25,8 @@ import nbformat
 import pytest
 from sqlalchemy import Engine
 
+from checkpointer.daemon import Server, Settings, server_of
+from checkpointer.drivers.base import ContainerRef
 from hub.config.schema import JobSettings, PlatformConfig
 from hub.service.jobs.model import JobSpec, output_path, parse_notebook_path
 from hub.service.jobs.runners.base import Runner, RunSpec, RunStatus
@@ -389,6 +391,13 @@ def test_a_job_keeps_running_when_its_owners_server_is_stopped(
     seen = client.api.containers(filters={"label": f"tenanthub.io/tenant={tenant.name}"})
     assert len(seen) == 2
     assert [a.key for a in allocations_from_containers(seen)] == [f"{OWNER}/"]
+    # the checkpointer saves the server and leaves the job alone
+    said = {c["Id"]: server_of(container_ref(c), {}, CHECKPOINTER) for c in seen}
+    assert isinstance(said[created["Id"]], Server)
+    assert (
+        said[handle]
+        == "not a notebook server (no tenanthub.io/username, tenanthub.io/server label)"
+    )
     until(lambda: runner.poll(handle).state == "running")
     # the server stops (DockerSpawner stops and removes its own container)
     client.api.stop(created["Id"], timeout=1)
@@ -424,6 +433,19 @@ def test_a_spark_script_runs_with_pyspark_local_and_its_parameters(
     log = runner.logs(handle, 64 * 1024)
     assert status == RunStatus("succeeded", 0), log
     assert "master local[*]" in log and "evens 500" in log
+
+
+CHECKPOINTER = Settings(
+    node="n", registry="127.0.0.1:5000", repository_prefix="tenanthub",
+    idle_after=timedelta(0), check_every=1, max_diff_bytes=2**30,
+)  # fmt: skip
+
+
+def container_ref(summary: dict[str, Any]) -> ContainerRef:
+    return ContainerRef(
+        summary["Id"], summary["Names"][0], summary["Labels"], summary["ImageID"],
+        summary["State"] == "running", summary["Image"],
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -462,6 +484,37 @@ def test_the_scheduler_runs_a_submitted_job_through_the_docker_runner(
     assert run.handle is not None
     out = tenant.output(run.handle, tenant.spec("nightly.ipynb", run_id=run.id, job_id=run.job_id))
     assert "42" in outputs(out)
+
+
+def test_the_scheduler_stops_a_docker_run_past_its_timeout_and_keeps_its_log(
+    client: docker.DockerClient, sqlite: Engine, tenant: Tenant, runner: DockerRunner
+) -> None:
+    TenantStore(sqlite).create_tenant(
+        TenantSpec(tenant.name, tenant.name, QuotaLimits(), None, (), {}, ()), "test"
+    )
+    tenant.put(
+        "stuck.ipynb", notebook('print("stuck", flush=True)', "import time; time.sleep(600)")
+    )
+    now = [datetime.now(UTC)]
+    store = JobStore(sqlite, lambda: now[0])
+    sched = Scheduler(store, runner, JobSettings(poll_every=1), clock=lambda: now[0])
+    spec = JobSpec.model_validate(
+        {"name": "stuck", "notebook": "stuck.ipynb", "tenant": tenant.name, "profile": "small",
+         "timeout": 60}
+    )  # fmt: skip
+    _job, queued = store.create_job(spec, OWNER)
+    assert queued is not None
+    assert sched.tick().started == [queued.id]
+    started = store.get_run(queued.id)
+    assert started is not None and started.handle is not None
+    until(lambda: "stuck" in runner.logs(str(started.handle), 4096))
+    now[0] += timedelta(seconds=61)
+    assert sched.tick().finished == {queued.id: "timed_out"}
+    run = store.get_run(queued.id)
+    assert run is not None and run.state == "timed_out"
+    assert "stuck" in run.log_tail  # read before the container was removed
+    with pytest.raises(docker.errors.NotFound):
+        client.api.inspect_container(started.handle)
 
 
 def test_a_run_starts_from_the_owners_latest_ready_checkpoint(
