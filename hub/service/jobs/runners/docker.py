@@ -28,6 +28,14 @@ that ended more than ``keep_finished`` seconds ago (default one hour: long after
 the scheduler recorded the outcome and log tail in the database). ``remove`` and
 ``sweep`` are there for callers that want it sooner.
 
+Which checkpoint: a job has no server of its own, so the newest ready checkpoint of
+the owner's server in the tenant (the default server or the one named after the
+tenant: one server per tenant) of the job's profile, decided by
+``spawner.plan.checkpoint.choose_image`` as for a spawn nobody answered: a checkpoint
+of an older profile image is never restored by a job, only by a person on the spawn
+form. The run's timeout is the scheduler's to enforce (Docker has no deadline): it
+calls ``cancel``.
+
 The runner keeps nothing in memory it needs: the handle is the container id and
 ``find`` looks the run up by its labels, so a new runner object (a restarted service)
 polls, cancels and reads the logs of runs another one started.
