@@ -64,6 +64,10 @@ def spark_session(
         builder = builder.config(
             "spark.hadoop.javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={metastore_dir}/metastore_db;create=true",
+        ).config(
+            # Derby's log goes next to its database, not into the service's working directory
+            "spark.driver.extraJavaOptions",
+            f"-Dderby.stream.error.file={metastore_dir}/derby.log",
         )
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
