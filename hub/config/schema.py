@@ -81,7 +81,19 @@ ByteQuantity = Annotated[
 ]
 TenantName = Annotated[str, AfterValidator(_check_tenant_name)]
 ProfileName = Annotated[str, AfterValidator(_check_profile_name)]
-Seconds = Annotated[int, BeforeValidator(_check_duration)]
+#: a duration: whole seconds or a string like 90s, 30m, 1h, 7d (the schema says so too)
+Seconds = Annotated[
+    int,
+    BeforeValidator(_check_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^[0-9]+[smhd]?$"},
+            ]
+        }
+    ),
+]
 Username = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s/]+$")]
 
 

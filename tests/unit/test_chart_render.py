@@ -1,0 +1,254 @@
+"""The Helm chart, rendered by the real helm (``make install`` puts it in the cache).
+
+helm lint with the default and the lint values; every object of ``helm template`` passes
+``kubernetes-validate --strict`` and the chart's own pods Pod Security ``restricted``
+(the checkpointer excepted: it is the privileged one); the hub's ClusterRole and the
+checkpointer's objects are exactly the Python builders'; the generated files are current;
+a config change changes the hub's checksum annotation (so it rolls).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from checkpointer.daemonset import DaemonSetSettings, manifests
+from hub.chart import CHART, RBAC_FILE, SCHEMA_FILE, rbac_rules_yaml, values_schema_json
+from hub.config.schema import PlatformConfig
+from spawner.kubernetes.pss import restricted_violations
+from spawner.kubernetes.rbac import hub_cluster_role_rules
+
+CACHE = Path(os.environ.get("TENANTHUB_CACHE") or Path.home() / ".cache" / "tenanthub")
+HELM = CACHE / "helm" / "bin" / "helm"
+LINT_VALUES = CHART / "values.lint.yaml"
+NEW = "1.35.0"
+OLD = "1.20.0"  # the test cluster's API server
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+POD_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "Job"}
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    if not HELM.exists():
+        pytest.fail(
+            f"helm is not installed at {HELM}: run `make install` (scripts/install-helm.sh)"
+        )
+    return HELM
+
+
+def run_helm(helm: Path, *args: str) -> str:
+    done = subprocess.run([str(helm), *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+def render(
+    helm: Path, *values: Path, kube: str = NEW, sets: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    args = ["template", "th", str(CHART), "--namespace", "tenanthub", "--kube-version", kube]
+    for path in values:
+        args += ["--values", str(path)]
+    for item in sets:
+        args += ["--set", item]
+    return [doc for doc in yaml.safe_load_all(run_helm(helm, *args)) if doc]
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    [obj] = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return obj
+
+
+@pytest.mark.parametrize("values", [(), (LINT_VALUES,)], ids=["default", "lint"])
+def test_helm_lint_passes(helm: Path, values: tuple[Path, ...]) -> None:
+    args = ["lint", str(CHART), "--strict", "--kube-version", NEW]
+    for path in values:
+        args += ["--values", str(path)]
+    run_helm(helm, *args)
+
+
+def test_values_outside_the_schema_are_refused(helm: Path) -> None:
+    for bad in ("tenanthub.hub.bogus=1", "proxy.bogus=1", "tenanthub.culling.idle_timeout=soon"):
+        done = subprocess.run(
+            [str(helm), "template", "th", str(CHART), "--set", bad],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode != 0, bad
+        assert "schema" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("values", [(), (LINT_VALUES,)], ids=["default", "lint"])
+def test_every_object_is_valid_kubernetes(helm: Path, values: tuple[Path, ...]) -> None:
+    objects = render(helm, *values)
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "Service", "ClusterRole", "NetworkPolicy", "DaemonSet"} <= kinds
+    for obj in objects:
+        version = kubernetes_validate.validate(obj, NEW, strict=True)
+        assert version, (obj["kind"], obj["metadata"]["name"])
+
+
+def test_the_lint_values_reach_every_optional_object(helm: Path) -> None:
+    objects = render(helm, LINT_VALUES)
+    kinds = {o["kind"] for o in objects}
+    assert {"Ingress", "PodDisruptionBudget", "DaemonSet", "NetworkPolicy"} <= kinds
+    ingress = find(objects, "Ingress", "th-tenanthub")
+    assert ingress["spec"]["tls"] == [
+        {"secretName": "hub-example-org-tls", "hosts": ["hub.example.org"]}
+    ]
+    hub = find(objects, "Deployment", "th-tenanthub-hub")["spec"]["template"]["spec"]
+    assert hub["imagePullSecrets"] == [{"name": "regcred"}]
+    [prepare] = hub["initContainers"]
+    assert prepare["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "tenanthub-db", "key": "url"}
+    assert {v["name"]: v for v in hub["volumes"]}["data"] == {"name": "data", "emptyDir": {}}
+
+
+def test_the_chart_pods_are_restricted_except_the_checkpointer(helm: Path) -> None:
+    for values in ((), (LINT_VALUES,)):
+        for obj in render(helm, *values):
+            if obj["kind"] not in POD_KINDS:
+                continue
+            problems = restricted_violations(obj["spec"]["template"])
+            if obj["metadata"]["name"] == "tenanthub-checkpointer":
+                assert problems, "the checkpointer is the privileged one (runtime socket)"
+            else:
+                assert problems == [], (obj["metadata"]["name"], problems)
+
+
+def test_the_config_is_the_values_with_the_in_cluster_networking(helm: Path) -> None:
+    objects = render(helm, LINT_VALUES)
+    secret = find(objects, "Secret", "th-tenanthub-hub-config")
+    config = PlatformConfig.model_validate(yaml.safe_load(secret["stringData"]["tenanthub.yaml"]))
+    assert config.backend.kind == "kubernetes"
+    assert config.hub.proxy.external and config.hub.proxy.api_url == (
+        "http://th-tenanthub-proxy-api.tenanthub.svc:8001"
+    )
+    assert config.hub.hub_connect_url == "http://th-tenanthub-hub.tenanthub.svc:8081"
+    assert config.service.url == "http://th-tenanthub-hub.tenanthub.svc:8084"
+    assert config.service.bind == "0.0.0.0"  # noqa: S104
+    assert config.tenants[0].quota.cpu == "16"
+    hub = find(objects, "Deployment", "th-tenanthub-hub")["spec"]["template"]
+    assert config.backend.kubernetes.hub_pod_labels.items() <= hub["metadata"]["labels"].items()
+    proxy = find(objects, "Deployment", "th-tenanthub-proxy")["spec"]["template"]
+    assert config.backend.kubernetes.proxy_pod_labels.items() <= proxy["metadata"]["labels"].items()
+
+
+def test_a_config_change_changes_the_hub_checksum(helm: Path) -> None:
+    def checksum(*sets: str) -> str:
+        hub = find(render(helm, LINT_VALUES, sets=sets), "Deployment", "th-tenanthub-hub")
+        return str(hub["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+
+    same = checksum()
+    assert checksum() == same  # random tokens do not roll the hub
+    assert (
+        checksum("tenanthub.tenants[0].name=physics", "tenanthub.tenants[0].quota.cpu=32") != same
+    )
+
+
+def test_pdbs_use_policy_v1_where_served_else_v1beta1(helm: Path) -> None:
+    for kube, api in ((NEW, "policy/v1"), (OLD, "policy/v1beta1")):
+        pdbs = [o for o in render(helm, kube=kube) if o["kind"] == "PodDisruptionBudget"]
+        assert len(pdbs) == 2 and {p["apiVersion"] for p in pdbs} == {api}
+
+
+def test_the_hub_cluster_role_is_exactly_the_python_rules(helm: Path) -> None:
+    role = find(render(helm), "ClusterRole", "th-tenanthub-hub")
+    assert role["rules"] == hub_cluster_role_rules()
+    binding = find(render(helm), "ClusterRoleBinding", "th-tenanthub-hub")
+    assert binding["roleRef"]["name"] == "th-tenanthub-hub"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "th-tenanthub-hub", "namespace": "tenanthub"}
+    ]
+    # nothing in the chart binds cluster-admin
+    for values in ((), (LINT_VALUES,)):
+        for obj in render(helm, *values):
+            if obj["kind"] in ("ClusterRoleBinding", "RoleBinding"):
+                assert obj["roleRef"]["name"] != "cluster-admin"
+
+
+def test_the_generated_files_are_current() -> None:
+    assert RBAC_FILE.read_text() == rbac_rules_yaml(), "run: python -m hub.chart rbac"
+    assert SCHEMA_FILE.read_text() == values_schema_json(), "run: python -m hub.chart schema"
+
+
+def _closed_everywhere(node: Any, path: str = "$") -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        if "properties" in node and node.get("additionalProperties") is not False:
+            found.append(path)
+        for key, value in node.items():
+            found += _closed_everywhere(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _closed_everywhere(value, f"{path}[{i}]")
+    return found
+
+
+def test_the_values_schema_is_closed_and_carries_the_platform_schema() -> None:
+    import json
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert _closed_everywhere(schema) == []
+    platform = schema["properties"]["tenanthub"]
+    assert set(platform["properties"]) == set(PlatformConfig.model_fields)
+    assert "hub_connect_url" in schema["$defs"]["HubSettings"]["properties"]
+    for key, value in schema["properties"].items():
+        assert value.get("description") or "$ref" in value, key
+
+
+@pytest.mark.parametrize(
+    ("values", "settings"),
+    [
+        (
+            (),
+            DaemonSetSettings(
+                image="tenanthub/hub:0.1.0",
+                hub_url="http://th-tenanthub-proxy-public.tenanthub.svc:80/",
+            ),
+        ),
+        (
+            (LINT_VALUES,),
+            DaemonSetSettings(
+                image="registry.example.org/tenanthub/hub:0.1.0",
+                hub_url="http://proxy-public.tenanthub.svc/jupyter/",
+                image_pull_policy="Always",
+                runtime_socket="/run/docker.sock",
+                node_selector={"tenanthub.io/notebooks": "true"},
+                tolerations=(
+                    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+                ),
+                port=8085,
+                priority_class="system-node-critical",
+            ),
+        ),
+    ],
+    ids=["default", "lint"],
+)
+def test_the_checkpointer_objects_are_the_python_builders(
+    helm: Path, values: tuple[Path, ...], settings: DaemonSetSettings
+) -> None:
+    objects = render(helm, *values)
+    for expected in manifests(settings):
+        got = find(objects, expected["kind"], expected["metadata"]["name"])
+        got = yaml.safe_load(yaml.safe_dump(got))
+        if expected["kind"] == "DaemonSet":
+            # the chart adds what the builder leaves to it: the config checksum
+            assert got["spec"]["template"]["metadata"].pop("annotations").keys() == {
+                "checksum/config"
+            }
+        if expected["kind"] == "ServiceAccount":
+            got.pop("imagePullSecrets", None)
+        assert got == expected, expected["kind"]
+
+
+def test_helm_comes_from_the_pinned_install_script() -> None:
+    script = (CHART.parent.parent / "scripts" / "install-helm.sh").read_text()
+    assert 'VERSION="2.2.2"' in script
+    assert shutil.which("npm") or HELM.exists()
