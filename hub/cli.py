@@ -96,7 +96,8 @@ def _exec_hub(
     try:
         choose_backend(config.backend.kind, in_cluster=False, docker_answers=False)
         ensure_backend_ready(config.backend.kind, config.backend.kubernetes.kubeconfig)
-        find_proxy_command()
+        if not config.hub.proxy.external:  # an external proxy (Helm chart) runs elsewhere
+            find_proxy_command()
     except (BackendUnavailable, FileNotFoundError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1

@@ -7,8 +7,13 @@ Deployment and let servers in tenant namespaces reach the hub at its Service.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from hub.app.context import PlatformContext
 from hub.app.traits import PLATFORM_SERVICE, hub_traits
@@ -90,3 +95,40 @@ def test_cluster_urls_must_be_http_urls(tmp_path: Path) -> None:
     ):
         with pytest.raises(pydantic.ValidationError):
             PlatformConfig.model_validate(sections)
+
+
+def _run_without_the_proxy(tmp_path: Path, external: bool) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "tenanthub.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "hub": {"data_dir": "state", "proxy": {"external": external}},
+                "backend": {"kind": "local"},
+            }
+        )
+    )
+    env = dict(os.environ, TENANTHUB_CACHE=str(tmp_path / "cache"), HOME=str(tmp_path))
+    env["PATH"] = os.pathsep.join(
+        p
+        for p in env["PATH"].split(os.pathsep)
+        if not (Path(p) / "configurable-http-proxy").exists()
+    )
+    tenanthub = Path(sys.executable).parent / "tenanthub"
+    return subprocess.run(
+        [str(tenanthub), "run", str(config), "--version"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_run_needs_configurable_http_proxy_only_when_the_hub_starts_it(tmp_path: Path) -> None:
+    own = _run_without_the_proxy(tmp_path, external=False)
+    assert own.returncode == 1 and "configurable-http-proxy not found" in own.stderr
+    # the chart's hub pod has no proxy binary: the proxy is its own Deployment
+    external = _run_without_the_proxy(tmp_path, external=True)
+    assert external.returncode == 0, external.stderr
+    assert "cannot start" not in external.stderr
