@@ -273,3 +273,43 @@ def test_the_checkpointer_token_is_one_value_and_the_hub_keys_are_32_bytes_hex(h
     env = {e["name"]: e for e in hub["containers"][0]["env"]}
     assert env["JPY_COOKIE_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "cookie-secret"
     assert env["CONFIGPROXY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "proxy-token"
+
+
+def test_the_hub_traits_from_the_chart_config_point_at_the_chart_services(
+    helm: Path, tmp_path: Path
+) -> None:
+    from urllib.parse import urlsplit
+
+    from hub.app.context import PlatformContext
+    from hub.app.traits import PLATFORM_SERVICE, hub_traits
+
+    objects = render(helm)
+    data = yaml.safe_load(
+        find(objects, "Secret", "th-tenanthub-hub-config")["stringData"]["tenanthub.yaml"]
+    )
+    data["hub"]["data_dir"] = str(tmp_path)  # /srv/tenanthub in the pod
+    config = PlatformConfig.model_validate(data)
+    traits = hub_traits(PlatformContext(config, tmp_path / "tenanthub.yaml"), "kubernetes")
+
+    def service_port(name: str, port_name: str, url: str) -> None:
+        parts = urlsplit(url)
+        assert parts.hostname == f"{name}.tenanthub.svc"
+        ports = {p["name"]: p["port"] for p in find(objects, "Service", name)["spec"]["ports"]}
+        assert ports[port_name] == parts.port
+
+    proxy = traits["ConfigurableHTTPProxy"]
+    assert proxy["should_start"] is False
+    service_port("th-tenanthub-proxy-api", "api", proxy["api_url"])
+    service_port("th-tenanthub-hub", "hub", traits["JupyterHub"]["hub_connect_url"])
+    [platform] = [s for s in traits["JupyterHub"]["services"] if s["name"] == PLATFORM_SERVICE]
+    service_port("th-tenanthub-hub", "service", platform["url"])
+    assert platform["environment"]["TENANTHUB_SERVICE_BIND"] == "0.0.0.0"  # noqa: S104
+    # the container ports the Services target are the ones the hub binds
+    hub = find(objects, "Deployment", "th-tenanthub-hub")["spec"]["template"]["spec"]
+    ports = {p["name"]: p["containerPort"] for p in hub["containers"][0]["ports"]}
+    assert traits["JupyterHub"]["hub_bind_url"] == f"http://0.0.0.0:{ports['hub']}"
+    assert urlsplit(platform["url"]).port == ports["service"]
+    proxy_pod = find(objects, "Deployment", "th-tenanthub-proxy")["spec"]["template"]["spec"]
+    args = proxy_pod["containers"][0]["command"]
+    assert f"--api-port={urlsplit(proxy['api_url']).port}" in args
+    assert f"--default-target={traits['JupyterHub']['hub_connect_url']}" in args
