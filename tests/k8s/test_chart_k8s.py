@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,20 @@ def values(tmp_path: Path, cpu: str) -> Path:
     return path
 
 
+def wait_until_gone(core_v1: client.CoreV1Api, namespace: str, timeout: float = 120) -> None:
+    """tenanthub-system is cluster-wide: a previous run's may still be terminating."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            core_v1.read_namespace(namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        time.sleep(1)
+    pytest.fail(f"namespace {namespace} still exists after {timeout} s")
+
+
 def checksum(apps: client.AppsV1Api, namespace: str, name: str) -> str:
     hub = apps.read_namespaced_deployment(name, namespace)
     return str(hub.spec.template.metadata.annotations["checksum/config"])
@@ -74,6 +89,7 @@ def test_install_upgrade_uninstall(
     hub = f"{release}-tenanthub-hub"
     apps = client.AppsV1Api(kube_api)
     pv_name = f"tht-{release}-data"
+    wait_until_gone(core_v1, "tenanthub-system")
     try:
         run(kubeconfig, HELM, "install", release, str(CHART), "-n", namespace,
             "-f", str(values(tmp_path, "4")))  # fmt: skip
