@@ -313,3 +313,34 @@ def test_the_hub_traits_from_the_chart_config_point_at_the_chart_services(
     args = proxy_pod["containers"][0]["command"]
     assert f"--api-port={urlsplit(proxy['api_url']).port}" in args
     assert f"--default-target={traits['JupyterHub']['hub_connect_url']}" in args
+
+
+@pytest.mark.parametrize(
+    "sets", [("checkpointer.port=8085",), ("tenanthub.checkpoint.daemon_port=8085",)]
+)
+def test_hub_and_checkpointer_agree_on_the_node_endpoint_port(
+    helm: Path, sets: tuple[str, ...]
+) -> None:
+    objects = render(helm, sets=sets)
+    hub = yaml.safe_load(
+        find(objects, "Secret", "th-tenanthub-hub-config")["stringData"]["tenanthub.yaml"]
+    )
+    node = yaml.safe_load(find(objects, "ConfigMap", "tenanthub-config")["data"]["tenanthub.yaml"])
+    daemon = find(objects, "DaemonSet", "tenanthub-checkpointer")["spec"]["template"]["spec"]
+    # the hub calls the pod's node address on checkpoint.port(); the daemon listens there
+    for config in (hub, node):
+        assert PlatformConfig.model_validate(config).checkpoint.daemon_port == 8085
+    assert daemon["hostNetwork"] is True
+    assert daemon["containers"][0]["ports"][0]["containerPort"] == 8085
+
+
+def test_without_an_endpoint_port_the_checkpointer_stays_off_the_host_network(
+    helm: Path,
+) -> None:
+    objects = render(helm)
+    daemon = find(objects, "DaemonSet", "tenanthub-checkpointer")["spec"]["template"]["spec"]
+    assert "hostNetwork" not in daemon
+    hub = yaml.safe_load(
+        find(objects, "Secret", "th-tenanthub-hub-config")["stringData"]["tenanthub.yaml"]
+    )
+    assert "daemon_port" not in (hub.get("checkpoint") or {})

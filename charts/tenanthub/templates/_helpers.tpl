@@ -105,12 +105,26 @@ that must match the chart's objects set here. Its sha256 is the hub's checksum/c
 {{- $_ := set $backend "kind" "kubernetes" -}}
 {{- $_ := set $backend "kubernetes" $kube -}}
 {{- $_ := set $cfg "backend" $backend -}}
+{{- $port := include "tenanthub.checkpointerPort" . -}}
+{{- if $port -}}
+{{- $_ := set $cfg "checkpoint" (merge (dict "daemon_port" (int $port)) (deepCopy ((index $cfg "checkpoint") | default dict))) -}}
+{{- end -}}
 {{- toYaml $cfg -}}
+{{- end -}}
+
+{{/*
+The checkpointer's node-local endpoint port ("checkpoint before stop": the hub calls the
+pod's node address on it): checkpointer.port, else tenanthub.checkpoint.daemon_port;
+both configs then carry it as checkpoint.daemon_port. Empty: no endpoint on the node.
+*/}}
+{{- define "tenanthub.checkpointerPort" -}}
+{{- $cp := (index (.Values.tenanthub | default dict) "checkpoint") | default dict -}}
+{{- with (.Values.checkpointer.port | default (index $cp "daemon_port")) }}{{ int . }}{{ end -}}
 {{- end -}}
 
 {{/* What the checkpointer reads: its section and the profiles (no secrets of the hub) */}}
 {{- define "tenanthub.checkpointerConfig" -}}
-{{- $cfg := .Values.tenanthub | default dict -}}
+{{- $cfg := include "tenanthub.config" . | fromYaml -}}
 {{- toYaml (dict "checkpoint" ((index $cfg "checkpoint") | default dict) "profiles" ((index $cfg "profiles") | default list)) -}}
 {{- end -}}
 
