@@ -18,6 +18,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes_validate.utils import all_versions, major_minor
 
 from checkpointer.daemonset import DaemonSetSettings, manifests
 from hub.chart import CHART, RBAC_FILE, SCHEMA_FILE, rbac_rules_yaml, values_schema_json
@@ -85,14 +86,23 @@ def test_values_outside_the_schema_are_refused(helm: Path) -> None:
         assert "schema" in done.stderr, done.stderr
 
 
+#: the newest and the oldest Kubernetes schemas kubernetes-validate ships
+SCHEMAS = sorted(
+    {major_minor(v) for v in all_versions()}, key=lambda v: tuple(map(int, v.split(".")))
+)
+
+
+@pytest.mark.parametrize("schema", [SCHEMAS[0], SCHEMAS[-1]])
 @pytest.mark.parametrize("values", [(), (LINT_VALUES,)], ids=["default", "lint"])
-def test_every_object_is_valid_kubernetes(helm: Path, values: tuple[Path, ...]) -> None:
-    objects = render(helm, *values)
+def test_every_object_is_valid_kubernetes(
+    helm: Path, values: tuple[Path, ...], schema: str
+) -> None:
+    objects = render(helm, *values, kube=f"{schema}.0")
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "ClusterRole", "NetworkPolicy", "DaemonSet"} <= kinds
     for obj in objects:
-        version = kubernetes_validate.validate(obj, NEW, strict=True)
-        assert version, (obj["kind"], obj["metadata"]["name"])
+        version = kubernetes_validate.validate(obj, schema, strict=True)
+        assert version == schema, (obj["kind"], obj["metadata"]["name"])
 
 
 def test_the_lint_values_reach_every_optional_object(helm: Path) -> None:
