@@ -45,12 +45,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import re
 import tarfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -59,14 +58,15 @@ from typing import Any
 import docker
 import docker.errors
 import requests
-import yaml
 
 from hub.config.schema import DockerBackendSettings, PipSettings, PlatformConfig
 from hub.service.jobs.runners.base import Handle, RunSpec, RunStatus
-from hub.tenancy.checkpoint_store import Checkpoint, CheckpointStore
+from hub.service.jobs.runners.command import command, environment, failure_reason
+from hub.service.jobs.runners.plan import PlanError, job_plan
+from hub.tenancy.checkpoint_store import CheckpointStore
 from spawner.docker.spec import ContainerSpec, container_spec, quota_labels
-from spawner.plan import SpawnPlan, make_plan
-from spawner.plan.checkpoint import Candidate, ImageChoice, choose_image, with_image
+from spawner.plan import SpawnPlan
+from spawner.plan.checkpoint import ImageChoice
 
 log = logging.getLogger("tenanthub.jobs.docker")
 
@@ -77,8 +77,6 @@ MANAGED = ("app.kubernetes.io/managed-by", "tenanthub")
 #: labels only servers carry: what quota accounting, the checkpointer and the culler key on
 SERVER_ONLY_LABELS = ("tenanthub.io/server", "tenanthub.io/username")
 
-PARAMETERS_ENV = "TENANTHUB_JOB_PARAMETERS"
-SPARK_MASTER = "local[*]"
 STOP_TIMEOUT = 5  # seconds between SIGTERM and SIGKILL on cancel
 #: how much of the log poll reads to explain a failure
 REASON_TAIL = 16 * 1024
@@ -127,73 +125,14 @@ def output_in_container(spec: RunSpec, home: PurePosixPath) -> PurePosixPath:
     return home / spec.output
 
 
-def parameters_yaml(parameters: dict[str, Any]) -> str:
-    """The parameters as YAML papermill reads back exactly (``-y``): JSON text is not
-    always read back as written by a YAML 1.1 reader (``1e+20`` becomes a string)."""
-    return yaml.safe_dump(parameters, default_flow_style=True, sort_keys=True).strip()
-
-
 def job_command(spec: RunSpec, home: PurePosixPath) -> list[str]:
     """The container's command: make the output folder, go to the notebook's folder,
-    run papermill (or python for a spark ``.py``)."""
+    run the job's command (``command.command``: papermill, or python for a spark ``.py``)."""
     notebook = notebook_in_container(spec, home)
     output = output_in_container(spec, home)
-    if spec.kind == "spark" and notebook.suffix == ".py":
-        run = ["python", str(notebook)]
-    else:
-        run = ["papermill", str(notebook), str(output), "--cwd", str(notebook.parent)]
-        if spec.parameters:
-            run += ["-y", parameters_yaml(spec.parameters)]
-        if spec.kernel:
-            run += ["-k", spec.kernel]
-        run += ["--log-output", "--no-progress-bar"]
+    run = command(spec, "python", notebook, output)
     script = 'mkdir -p "$1" && cd "$2" && shift 2 && exec "$@"'
     return ["sh", "-c", script, "sh", str(output.parent), str(notebook.parent), *run]
-
-
-def job_environment(spec: RunSpec) -> dict[str, str]:
-    env = {
-        "TENANTHUB_JOB": str(spec.job_id),
-        "TENANTHUB_JOB_RUN": str(spec.run_id),
-        "TENANTHUB_JOB_ATTEMPT": str(spec.attempt),
-        PARAMETERS_ENV: json.dumps(spec.parameters, sort_keys=True),
-    }
-    if spec.kind == "spark":
-        env["TENANTHUB_SPARK_MASTER"] = SPARK_MASTER
-        # local mode needs loopback only, and no UI port on the host network
-        env["SPARK_LOCAL_IP"] = "127.0.0.1"
-        env["PYSPARK_SUBMIT_ARGS"] = (
-            f"--master {SPARK_MASTER} --conf spark.ui.enabled=false pyspark-shell"
-        )
-    return env
-
-
-def job_plan_choice(
-    plan: SpawnPlan, enabled: bool, found: Iterable[tuple[Checkpoint | None, Checkpoint | None]]
-) -> ImageChoice:
-    """The image a job starts from, decided as a spawn without a form answer decides it.
-
-    ``found``: ``CheckpointStore.restore_candidates`` for each server the owner may have
-    in the tenant (the default one and the one named after the tenant: one server per
-    tenant). The newest of them is the owner's environment; a checkpoint of an older
-    profile image is never restored by a job (only a person on the spawn form chooses
-    that), exactly as ``choose_image`` decides for an unanswered spawn.
-    """
-    latests, newests = [], []
-    for latest, newest in found:
-        if latest is not None and latest.image:
-            latests.append(latest)
-        if newest is not None and newest.image:
-            newests.append(newest)
-
-    def pick(checkpoints: list[Checkpoint]) -> Candidate | None:
-        if not checkpoints:
-            return None
-        c = max(checkpoints, key=lambda c: (c.created_at, c.id))
-        assert c.image is not None
-        return Candidate(c.id, c.image, c.base_image, c.created_at.isoformat())
-
-    return choose_image(plan.image, enabled, pick(latests), pick(newests), None)
 
 
 @dataclass(frozen=True)
@@ -227,7 +166,7 @@ def job_container(
         image=server.image,
         user=server.user,
         labels=job_labels(server, plan, spec),
-        environment={**server.environment, **job_environment(spec)},
+        environment={**server.environment, **environment(spec)},
         command=job_command(spec, home),
         working_dir=str(home),
         binds=binds,
@@ -235,48 +174,6 @@ def job_container(
         network=server.network,
         server=server,
     )
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_CELL = re.compile(r'Exception encountered at "(In \[[^\]]*\])"')
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning))(:.*)?$")
-
-
-def _last_exception(lines: list[str]) -> str | None:
-    for line in reversed(lines):
-        text = line.strip()
-        match = _EXCEPTION_LINE.match(text)
-        if match and "PapermillExecutionError" not in match.group(1):
-            return text[:300]
-    return None
-
-
-def failure_reason(log_tail: str, exit_code: int | None, oom: bool, mem_limit: int = 0) -> str:
-    """Why a run failed, for a person: the failing cell and its error from papermill's
-    log, a script's exception, a kill for memory, or what the exit code means."""
-    if oom:
-        limit = f" of {mem_limit / 2**30:.3g} GiB" if mem_limit else ""
-        return (
-            f"killed: out of memory (the profile's memory limit{limit}); use a profile with "
-            "more memory or make the notebook use less"
-        )
-    lines = _ANSI.sub("", log_tail).splitlines()
-    cells = [(i, m.group(1)) for i, line in enumerate(lines) if (m := _CELL.search(line))]
-    if cells:
-        start, cell = cells[-1]
-        error = _last_exception(lines[start:]) or "an error"
-        return f"the notebook failed in cell {cell}: {error}"
-    if "PapermillExecutionError" in log_tail:
-        error = _last_exception(lines) or "an error"
-        return f"the notebook failed: {error}"
-    last = _last_exception(lines)
-    if last:
-        return f"the run failed (exit code {exit_code}): {last}"
-    if exit_code == 137:
-        return "the run was killed (SIGKILL, exit code 137)"
-    if exit_code == 143:
-        return "the run was stopped (SIGTERM, exit code 143)"
-    return f"the run exited with code {exit_code}"
 
 
 def observed(state: dict[str, Any], log_tail: Callable[[], str], mem_limit: int = 0) -> RunStatus:
@@ -368,25 +265,10 @@ class DockerRunner:
 
     def plan(self, spec: RunSpec) -> tuple[SpawnPlan, ImageChoice]:
         """The owner's spawn plan for the job's profile, with the image to start from."""
-        profile = self.config.profile(spec.profile)
-        if profile is None:
-            names = ", ".join(p.name for p in self.config.profiles) or "none"
-            raise RunnerError(
-                f"profile {spec.profile!r} is no longer offered by the platform (profiles: "
-                f"{names}); edit the job to use another profile"
-            )
-        plan = make_plan(spec.tenant, profile, spec.owner, "")
-        enabled = bool(self.config.checkpoint.enabled and plan.checkpoint)
-        found = []
-        if enabled and self.checkpoints is not None:
-            for server in dict.fromkeys(("", spec.tenant)):
-                found.append(
-                    self.checkpoints.restore_candidates(
-                        spec.owner, server, spec.tenant, plan.profile, plan.image
-                    )
-                )
-        choice = job_plan_choice(plan, enabled, found)
-        return with_image(plan, choice), choice
+        try:
+            return job_plan(self.config, self.checkpoints, spec)
+        except PlanError as exc:
+            raise RunnerError(str(exc)) from None
 
     def start(self, spec: RunSpec) -> Handle:
         plan, choice = self.plan(spec)
@@ -643,11 +525,9 @@ __all__ = [
     "DockerRunner",
     "JobContainer",
     "RunnerError",
-    "failure_reason",
     "job_command",
     "job_container",
     "job_labels",
-    "job_plan_choice",
     "observed",
     "read_file",
     "wait_finished",

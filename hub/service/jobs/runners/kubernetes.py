@@ -226,7 +226,7 @@ class KubernetesRunner:
     def start(self, spec: RunSpec) -> Handle:
         from kubernetes.client.exceptions import ApiException
 
-        plan = job_plan(self.config, self.checkpoints, spec)
+        plan, _choice = job_plan(self.config, self.checkpoints, spec)  # PlanError: a reason
         manifest = job_manifest(plan, spec, self.settings)
         namespace = manifest["metadata"]["namespace"]
         batch, _core = self._clients()
