@@ -17,13 +17,10 @@ the output says when that was refused):
     second ``docker commit`` with nothing changed (what a checkpoint costs without
     the cheap unchanged check);
   - ``mode="layers"`` (the default): commit = the upper directory written as the
-    layer tar into the staging directory, while its gzipped upload starts behind
-    the writer; push = the parent's layers linked, the rest of that upload, config
-    and manifest stored, AND the image ``docker load``ed into the engine for this
-    node (so the push figure includes everything before the checkpoint is ready
-    and restorable here). The push starts the moment the commit returns, with no
-    cache drop in between (as in the daemon: the upload is still running then,
-    and the time of a drop would go uncounted);
+    layer tar into the staging directory; push = the parent's layers linked, the
+    layer gzipped in parallel and uploaded, config and manifest stored, AND the
+    image ``docker load``ed into the engine for this node (so the push figure
+    includes everything before the checkpoint is ready and restorable here);
 - **unchanged check**: ``DockerDriver.changed_since`` against the mark taken before
   the layer-direct commit, and whether any new image appeared (it must not);
 - **restore vs fresh**: ``docker run --rm --network none <image> true`` from each
@@ -220,7 +217,7 @@ def measure(size_mb: int, registry: str, runs: int, work: Path) -> Row:
         )
         made.append((layers, image))
         assert layers.last_commit_path == "layers", layers.last_commit_path
-        # no cache drop here: the layer's upload started with the commit and goes on
+        drop_caches()
         push_time, _ = timed(layers.push, image)
         layers_path = Path_(commit_time, push_time, 0.0)
 
@@ -321,14 +318,7 @@ def main() -> None:
         client.close()
         print(f"first push of the profile image's layers (once per image): {warm:.1f} s")
         with tempfile.TemporaryDirectory(prefix="ckpt-bench-", dir=args.work) as tmp:
-            rows = []
-            for size in sizes:
-                before = os.getloadavg()
-                rows.append(measure(size, registry.address, args.runs, Path(tmp)))
-                print(
-                    f"{size} MB: load average {' '.join(f'{x:.1f}' for x in before)} before, "
-                    f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} after"
-                )
+            rows = [measure(size, registry.address, args.runs, Path(tmp)) for size in sizes]
     finally:
         registry.stop()
     out = table(rows, caches, args.date, args.machine)

@@ -8,17 +8,11 @@ directory and digests it (about 3.7x a raw tar of the same files here), and
 - **commit** pauses the container, writes its overlay2 ``UpperDir`` as the layer
   tar into the staging directory (digest computed while writing), unpauses: one
   read of the changes, one write; no registry, no engine work;
-- the layer's **upload starts during the commit**: a thread follows the layer file
-  as it is written (reading it back from the page cache, behind the writer),
-  gzips it on the worker pool and streams it into a registry blob upload; the
-  commit does not wait for it (it only makes the file). If that upload fails, or
-  the daemon restarts before the push, the push uploads from the staged file
-  instead;
 - **push** finds the parent image in the registry (a previous checkpoint is there;
   a profile image is pushed once under ``<prefix>/base`` and found by its digest
   afterwards), links the parent's layers into the checkpoint's repository (a
   cross-repository mount), builds the config from the parent's own config bytes,
-  waits for the layer's upload (or streams it now), stores config and manifest, and
+  streams the layer gzipped in parallel members, stores config and manifest, and
   meanwhile ``docker load``s a tarball of the config and only the new layer (the
   engine skips layers whose chain it has) so a restart on this node needs no pull.
   Only then is the staged copy removed.
@@ -34,7 +28,6 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -102,101 +95,6 @@ def load_tarball(parts: Sequence[tuple[str, bytes | str]]) -> Iterator[bytes]:
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
-class LayerFollower:
-    """Chunks of a file read behind its writer, as the writer reports progress.
-
-    The writer calls :meth:`progress` (bytes in the file so far), then :meth:`finish`
-    or :meth:`fail`. :meth:`chunks` yields ``chunk``-sized pieces as soon as they
-    are written (the last one shorter) and raises when the writer failed.
-    """
-
-    def __init__(self, path: Path, chunk: int) -> None:
-        self.path = path
-        self.chunk = chunk
-        self._cond = threading.Condition()
-        self._written = 0
-        self._done = False
-        self._failed = False
-        #: bytes handed out by chunks()
-        self.read = 0
-
-    def progress(self, written: int) -> None:
-        with self._cond:
-            self._written = written
-            if written - self.read >= self.chunk:
-                self._cond.notify_all()
-
-    def finish(self) -> None:
-        with self._cond:
-            self._done = True
-            self._cond.notify_all()
-
-    def fail(self) -> None:
-        with self._cond:
-            self._failed = True
-            self._cond.notify_all()
-
-    def chunks(self) -> Iterator[bytes]:
-        with open(self.path, "rb", buffering=0) as source:
-            while True:
-                with self._cond:
-                    while not (
-                        self._failed or self._done or self._written - self.read >= self.chunk
-                    ):
-                        self._cond.wait()
-                    if self._failed:
-                        raise DriverError("the layer was not written to the end")
-                    available = self._written - self.read
-                    if available <= 0 and self._done:
-                        return
-                want = min(self.chunk, available)
-                data = os.pread(source.fileno(), want, self.read)
-                while len(data) < want:  # a short read: the rest is there, read it
-                    more = os.pread(source.fileno(), want - len(data), self.read + len(data))
-                    if not more:
-                        raise DriverError(f"{self.path} is shorter than its writer said")
-                    data += more
-                self.read += len(data)
-                yield data
-
-
-class EarlyUpload:
-    """A layer's blob upload that starts while the commit writes the layer."""
-
-    def __init__(
-        self, registry: RegistryClient, repository: str, follower: LayerFollower, gzip: GzipSettings
-    ) -> None:
-        self.repository = repository
-        self.follower = follower
-        self.result: tuple[str, int] | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(registry, gzip), name="layer-upload", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self, registry: RegistryClient, gzip: GzipSettings) -> None:
-        try:
-            self.result = registry.upload_stream(
-                self.repository, gzip_chunks(self.follower.chunks(), gzip)
-            )
-        except BaseException as exc:  # the push uploads from the staged file instead
-            self.error = exc
-
-    def wait(self, size: int) -> tuple[str, int] | None:
-        """(blob digest, compressed size) when the whole ``size``-byte layer went up."""
-        self._thread.join()
-        if self.error is not None:
-            log.warning("the layer upload started with the commit failed (%s); "
-                        "uploading from the staged file", self.error)  # fmt: skip
-            return None
-        if self.result is None or self.follower.read != size:
-            return None
-        return self.result
-
-
 class DirectPath:
     def __init__(
         self,
@@ -212,10 +110,6 @@ class DirectPath:
         self._parents: dict[tuple[str, str], ParentInRegistry] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        #: uploads started by commit(), by staged id, taken by push()
-        self._uploads: dict[str, EarlyUpload] = {}
-        #: start the layer's upload during the commit (False: the push uploads it)
-        self.early_upload = True
 
     # ------------------------------------------------------------------ commit
 
@@ -227,29 +121,21 @@ class DirectPath:
         tag: str,
         labels: Mapping[str, str],
     ) -> Staged:
-        """Pause, write the upper directory as the staged layer, unpause; the layer's
-        upload to the registry starts as it is written (see :class:`EarlyUpload`)."""
+        """Pause, write the upper directory as the staged layer, unpause."""
         container_id = str(info["Id"])
         image_info = self.client.api.inspect_image(info["Image"])
         image_env = (image_info.get("Config") or {}).get("Env") or []
         container_env = (info.get("Config") or {}).get("Env") or []
-        self._forget_uploads()
         partial = self.staging.begin()
         paused_here = False
-        follower = LayerFollower(partial / "layer.tar", self.gzip.chunk)
-        upload = EarlyUpload(self.registry, repository, follower, self.gzip)
         try:
             if not (info.get("State") or {}).get("Paused"):
                 self.client.api.pause(container_id)
                 paused_here = True
             created = datetime.now(UTC)
             with open(partial / "layer.tar", "wb") as out:
-                if self.early_upload:
-                    upload.start()
-                layer = write_layer(upper, out, progress=follower.progress)
-            follower.finish()
+                layer = write_layer(upper, out)
         except BaseException:
-            follower.fail()
             self.staging.abandon(partial)
             raise
         finally:
@@ -269,17 +155,7 @@ class DirectPath:
                 e.removesuffix("=") for e in layer_image.added_env(image_env, container_env)
             ],
         )
-        staged = self.staging.finish(partial, meta)
-        if self.early_upload:
-            with self._guard:
-                self._uploads[staged.id] = upload
-        return staged
-
-    def _forget_uploads(self) -> None:
-        """Drop started uploads whose staged checkpoint is gone (removed, never pushed)."""
-        with self._guard:
-            for key in [k for k in self._uploads if not self.staging.find(image_id=k)]:
-                del self._uploads[key]
+        return self.staging.finish(partial, meta)
 
     # ------------------------------------------------------------------ push
 
@@ -398,20 +274,13 @@ class DirectPath:
             except BaseException as exc:  # reported below, on the caller's thread
                 load_error.append(exc)
 
-        with self._guard:
-            early = self._uploads.pop(staged.id, None)
         loader = threading.Thread(target=load, name="docker-load")
         loader.start()
         try:
             self._link_parent_layers(meta.repository, parent)
-            uploaded = None
-            if early is not None and early.repository == meta.repository:
-                uploaded = early.wait(meta.size)
-            if uploaded is None:
-                uploaded = self.registry.upload_stream(
-                    meta.repository, gzip_chunks(self._layer_chunks(staged), self.gzip)
-                )
-            blob, size = uploaded
+            blob, size = self.registry.upload_stream(
+                meta.repository, gzip_chunks(self._layer_chunks(staged), self.gzip)
+            )
             self.registry.upload_bytes(meta.repository, config)
             manifest = layer_image.registry_manifest(
                 config, [*parent.layers, layer_image.new_layer(size, blob)]

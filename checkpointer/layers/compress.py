@@ -18,7 +18,10 @@ The member's header, one CRC32 and size wrap it as an ordinary gzip member
 (RFC 1952), which Python's ``gzip``, ``gzip -t``, Go's reader and containerd read.
 
 Docker 20.10 cannot pull zstd layers, so gzip it is. Level 1 by default: on two
-cores the upload, not the ratio, is what the user waits for.
+cores the upload, not the ratio, is what the user waits for. Deflate is ISA-L's
+(``isal``) where it is installed: its level 1 deflated the benchmark's layer about
+ten times faster than zlib's level 1 here (at about the same ratio), and its CRC32
+five times faster; levels above 3 are its 3. Without it, zlib.
 """
 
 from __future__ import annotations
@@ -29,6 +32,17 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from types import ModuleType
+
+deflate: ModuleType
+try:
+    from isal import isal_zlib as deflate
+
+    #: the highest level the deflate implementation has
+    MAX_LEVEL = 3
+except ImportError:  # pragma: no cover - isal is a dependency; zlib does the same, slower
+    deflate = zlib
+    MAX_LEVEL = 9
 
 CHUNK = 4 << 20
 #: the unit of the stored-or-deflate decision inside a member
@@ -58,7 +72,7 @@ def compressible(data: bytes | memoryview, level: int = 1) -> bool:
     if level == 0 or not len(data):
         return False
     probe = data[:PROBE]
-    return len(zlib.compress(probe, 1)) <= STORE_ABOVE * len(probe)
+    return len(deflate.compress(probe, 1)) <= STORE_ABOVE * len(probe)
 
 
 def member_level(chunk: bytes, level: int) -> int:
@@ -88,21 +102,21 @@ def gzip_member(chunk: bytes, level: int, segment: int = SEGMENT) -> bytes:
         piece = view[start : start + segment]
         if compressible(piece, level):
             if compressor is None:
-                compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+                compressor = deflate.compressobj(min(level, MAX_LEVEL), deflate.DEFLATED, -15)
             parts.append(compressor.compress(piece))
             deflating = True
             continue
         if deflating:
             assert compressor is not None
-            parts.append(compressor.flush(zlib.Z_FULL_FLUSH))
+            parts.append(compressor.flush(deflate.Z_FULL_FLUSH))
             deflating = False
         parts.extend(stored_blocks(piece))
     if deflating:
         assert compressor is not None
-        parts.append(compressor.flush(zlib.Z_FINISH))
+        parts.append(compressor.flush(deflate.Z_FINISH))
     else:
         parts.append(FINAL_EMPTY_BLOCK)
-    parts.append(struct.pack("<II", zlib.crc32(view), len(view) & 0xFFFFFFFF))
+    parts.append(struct.pack("<II", deflate.crc32(view), len(view) & 0xFFFFFFFF))
     return b"".join(parts)
 
 

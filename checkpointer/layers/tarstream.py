@@ -20,21 +20,16 @@ copies that only the kernel can resolve. Such an entry raises
 :class:`NotNativeDiff` (the caller then lets the engine commit).
 
 The sha256 of the uncompressed bytes is the layer's ``diff_id``; it is computed
-from the same buffers that are written, so no second read is needed. Hashing and
-writing run on a worker thread, in order, while the next file is read (both release
-the GIL): on its own thread the tar's ``read -> sha256 -> write`` took twice GNU
-tar's time with a warm cache here.
+from the same buffers that are written, so no second read is needed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import stat
 import tarfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -79,92 +74,6 @@ class DigestWriter:
 
     def flush(self) -> None:
         self.out.flush()
-
-
-class BackgroundDigestWriter:
-    """A write-only file whose bytes are hashed and written on a worker thread, in order.
-
-    Small writes (tar headers) are gathered into batches of ``batch`` bytes; at most
-    ``depth`` batches wait, so memory stays bounded and a slow disk holds the writer
-    back. ``progress(n)`` is called from the worker after the first ``n`` bytes are in
-    ``out`` (flushed to the OS), for a reader that follows the file as it grows.
-    """
-
-    def __init__(
-        self,
-        out: BinaryIO,
-        batch: int = COPY_BUFFER,
-        depth: int = 8,
-        progress: Callable[[int], None] | None = None,
-    ) -> None:
-        self.out = out
-        self.hash = hashlib.sha256()
-        self.size = 0
-        self.batch = batch
-        self.progress = progress
-        self._small = bytearray()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
-        self._error: BaseException | None = None
-        self._written = 0
-        self._worker = threading.Thread(target=self._work, name="layer-writer", daemon=True)
-        self._worker.start()
-
-    def _work(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain, so the producer never blocks on a dead worker
-            try:
-                self.hash.update(data)
-                self.out.write(data)
-                self.out.flush()
-                self._written += len(data)
-                if self.progress is not None:
-                    self.progress(self._written)
-            except BaseException as exc:
-                self._error = exc
-
-    def _put(self, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(data)
-
-    def write(self, data: bytes) -> int:
-        n = len(data)
-        self.size += n
-        if n >= self.batch:
-            if self._small:
-                self._put(bytes(self._small))
-                self._small.clear()
-            self._put(bytes(data))
-        else:
-            self._small += data
-            if len(self._small) >= self.batch:
-                self._put(bytes(self._small))
-                self._small.clear()
-        return n
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        pass  # close() writes everything
-
-    def close(self) -> str:
-        """Write what is left, wait for the worker; the sha256 of everything written."""
-        if self._small:
-            self._put(bytes(self._small))
-            self._small.clear()
-        self._queue.put(None)
-        self._worker.join()
-        if self._error is not None:
-            raise self._error
-        return self.hash.hexdigest()
-
-    def abort(self) -> None:
-        """Stop the worker without writing the rest (the caller failed)."""
-        self._error = self._error or RuntimeError("the layer write was abandoned")
-        self._queue.put(None)
-        self._worker.join()
 
 
 def _xattr(path: str, name: str) -> bytes | None:
@@ -263,34 +172,23 @@ def entries(root: str) -> Iterator[tuple[tarfile.TarInfo, str | None]]:
             yield marker, None
 
 
-def write_layer(
-    root: str, out: BinaryIO, progress: Callable[[int], None] | None = None
-) -> LayerInfo:
-    """Write the layer tar of the upper directory ``root`` to ``out``; return its digest.
-
-    ``progress(n)``: the first ``n`` bytes are in ``out`` (see
-    :class:`BackgroundDigestWriter`), called from the writer's thread.
-    """
-    sink = BackgroundDigestWriter(out, progress=progress)
+def write_layer(root: str, out: BinaryIO) -> LayerInfo:
+    """Write the layer tar of the upper directory ``root`` to ``out``; return its digest."""
+    sink = DigestWriter(out)
     count = 0
-    try:
-        with tarfile.TarFile(
-            fileobj=sink,  # type: ignore[arg-type]
-            mode="w",
-            format=tarfile.PAX_FORMAT,
-            encoding="utf-8",
-            errors="surrogateescape",
-            copybufsize=COPY_BUFFER,
-        ) as tar:
-            for info, content in entries(root):
-                count += 1
-                if content is None:
-                    tar.addfile(info)
-                    continue
-                with open(content, "rb") as source:
-                    tar.addfile(info, source)
-        digest = sink.close()
-    except BaseException:
-        sink.abort()
-        raise
-    return LayerInfo(f"sha256:{digest}", sink.size, count)
+    with tarfile.TarFile(
+        fileobj=sink,  # type: ignore[arg-type]
+        mode="w",
+        format=tarfile.PAX_FORMAT,
+        encoding="utf-8",
+        errors="surrogateescape",
+        copybufsize=COPY_BUFFER,
+    ) as tar:
+        for info, content in entries(root):
+            count += 1
+            if content is None:
+                tar.addfile(info)
+                continue
+            with open(content, "rb") as source:
+                tar.addfile(info, source)
+    return LayerInfo(f"sha256:{sink.hash.hexdigest()}", sink.size, count)

@@ -13,6 +13,7 @@ import zlib
 
 import pytest
 
+from checkpointer.layers import compress
 from checkpointer.layers.compress import (
     GZIP_HEADER,
     SEGMENT,
@@ -22,6 +23,18 @@ from checkpointer.layers.compress import (
     gzip_chunks,
     gzip_member,
 )
+
+
+@pytest.fixture(autouse=True, params=["isal", "zlib"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test with ISA-L's deflate (the dependency) and with zlib (the fallback)."""
+    if request.param == "zlib":
+        monkeypatch.setattr(compress, "deflate", zlib)
+        monkeypatch.setattr(compress, "MAX_LEVEL", 9)
+    else:
+        assert compress.deflate.__name__ == "isal.isal_zlib", "isal is a dependency"
+    return str(request.param)
+
 
 TEXT = b"import numpy as np  # a line of a package that compresses well\n" * 4000
 
