@@ -877,7 +877,20 @@ class DatasetSettings(Strict):
         "environment variable TENANTHUB_DATASETS_KEYS overrides this.",
     )
     key_file: Path | None = Field(
-        None, description="File with the keys, one per line (e.g. a mounted Secret)."
+        None,
+        description="File with the keys, one per line (e.g. a mounted Secret). With no keys "
+        "and no file, the service makes one key in <data_dir>/secrets/ at first start.",
+    )
+    roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders of the platform's machine a tenant admin may register as a "
+        "files source, besides the tenant's own shared folder (platform admins: any).",
+    )
+    read_bytes: ByteQuantity = Field(
+        "256Mi", description="Largest file a notebook's datasets.read() takes whole."
+    )
+    read_rows: int = Field(
+        1_000_000, ge=1, le=100_000_000, description="Most rows of a table a read returns."
     )
     sample_rows: int = Field(100, ge=1, le=10_000, description="Most rows a sample returns.")
     sample_bytes: ByteQuantity = Field(

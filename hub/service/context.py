@@ -7,6 +7,8 @@ from functools import cached_property
 from typing import Any
 
 from hub.app.context import PlatformContext
+from hub.service.datasets.secrets import platform_keys
+from hub.service.datasets.store import DataSourceStore
 from hub.service.hub_client import HubClient
 from hub.service.jobs.backend import JobBackend
 from hub.service.jobs.store import JobStore
@@ -40,6 +42,13 @@ class ServiceContext:
     def checkpoint_store(self) -> CheckpointStore:
         """Checkpoint records (what the checkpointer reports) on the platform's engine."""
         return CheckpointStore(self.platform.engine)
+
+    @cached_property
+    def datasets(self) -> DataSourceStore:
+        """Tenants' data sources, with the platform's key ring (BadKey: unusable keys)."""
+        settings = self.platform.config.datasets
+        keys = platform_keys(settings.keys, settings.key_file, self.platform.data_dir)
+        return DataSourceStore(self.platform.engine, keys)
 
     @cached_property
     def job_store(self) -> JobStore:

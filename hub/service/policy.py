@@ -54,6 +54,8 @@ class Permission(StrEnum):
     JOBS_SUBMIT = "jobs:submit"
     JOBS_READ = "jobs:read"
     JOBS_CANCEL = "jobs:cancel"
+    DATASETS_READ = "datasets:read"
+    DATASETS_MANAGE = "datasets:manage"
 
 
 #: The table. Tenant admins run their tenant (members, servers) but do not set their
@@ -87,6 +89,9 @@ REQUIRED: Mapping[Permission, Level] = {
     Permission.JOBS_SUBMIT: Level.MEMBER,
     Permission.JOBS_READ: Level.MEMBER,
     Permission.JOBS_CANCEL: Level.MEMBER,
+    # data sources: members browse and read them, the tenant's admins register them
+    Permission.DATASETS_READ: Level.MEMBER,
+    Permission.DATASETS_MANAGE: Level.TENANT_ADMIN,
 }
 
 

@@ -145,6 +145,21 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/tenants/{tenant}/runs/{run}/cancel"): Row(MEMBERS_OF_A),
     ("GET", "/tenants/{tenant}/runs/{run}/log"): Row(MEMBERS_OF_A),
     ("GET", "/tenants/{tenant}/runs/{run}/output"): Row(MEMBERS_OF_A),
+    # data sources: members browse and read, the tenant's admins register and change them
+    ("GET", "/tenants/{tenant}/datasets"): Row(MEMBERS_OF_A),
+    # a kind that does not exist: an allowed call is a 422, nothing is stored
+    ("POST", "/tenants/{tenant}/datasets"): Row(
+        ADMINS_OF_A, body={"name": "probe", "kind": "ftp", "settings": {}}
+    ),
+    # no such source: an allowed call is a 404 about it
+    ("GET", "/tenants/{tenant}/datasets/{source}"): Row(MEMBERS_OF_A),
+    ("PATCH", "/tenants/{tenant}/datasets/{source}"): Row(ADMINS_OF_A, body={}),
+    ("DELETE", "/tenants/{tenant}/datasets/{source}"): Row(ADMINS_OF_A),
+    ("GET", "/tenants/{tenant}/datasets/{source}/test"): Row(MEMBERS_OF_A),
+    ("GET", "/tenants/{tenant}/datasets/{source}/list"): Row(MEMBERS_OF_A),
+    ("GET", "/tenants/{tenant}/datasets/{source}/sample"): Row(MEMBERS_OF_A, query={"path": "a"}),
+    ("GET", "/tenants/{tenant}/datasets/{source}/schema"): Row(MEMBERS_OF_A, query={"path": "a"}),
+    ("GET", "/tenants/{tenant}/datasets/{source}/read"): Row(MEMBERS_OF_A, query={"path": "a"}),
 }
 
 ALLOWED_ERRORS = {404, 409, 422}  # about the object or the body, after the policy let it in
@@ -194,6 +209,7 @@ def send(hub: Hub, role: str, method: str, path: str, row: Row, tenant: str) -> 
         .replace("{checkpoint}", NO_CHECKPOINT)
         .replace("{job}", NO_CHECKPOINT)
         .replace("{run}", NO_CHECKPOINT)
+        .replace("{source}", "no-such-source")
     )
     token = hub.tokens[role]
     headers = {"Authorization": f"token {token}"} if token else {}

@@ -102,6 +102,7 @@ def test_config_schema_is_json_schema_forbidding_unknown_keys(tmp_path: Path) ->
         "service",
         "pip",
         "checkpoint",
+        "datasets",
         "jobs",
     }
     sections = _objects(schema)

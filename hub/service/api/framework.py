@@ -99,6 +99,14 @@ Operation = Callable[[Call], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
+class RawResponse:
+    """A body that is not JSON (an Arrow stream of a dataset); its route names the type."""
+
+    content_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
 class QueryParam:
     """A documented query parameter; ``values`` lists the only accepted ones (an enum)."""
 
@@ -116,6 +124,7 @@ PARAM_PATTERNS = {
     "checkpoint": r"[^/]+",  # an id; a non-number is the operation's 404, in JSON
     "job": r"[^/]+",
     "run": r"[^/]+",
+    "source": r"[^/]+",
 }
 
 
@@ -132,6 +141,8 @@ class Route:
     paged: bool = False
     #: extra query parameters: name -> description, or a QueryParam with its allowed values
     query: Mapping[str, str | QueryParam] = field(default_factory=dict)
+    #: the media type of a route whose operation returns a RawResponse (``response`` None)
+    raw: str | None = None
 
     @property
     def tenant_scoped(self) -> bool:

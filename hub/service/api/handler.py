@@ -10,7 +10,14 @@ from jupyterhub.services.auth import HubOAuthenticated
 from pydantic import BaseModel, ValidationError
 from tornado import web
 
-from hub.service.api.framework import ApiError, Call, Route, not_yours, paging_from
+from hub.service.api.framework import (
+    ApiError,
+    Call,
+    RawResponse,
+    Route,
+    not_yours,
+    paging_from,
+)
 from hub.service.policy import Actor, Decision, decide, required_message
 
 log = logging.getLogger("tenanthub.service")
@@ -147,6 +154,10 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
             self.fail(error)
             return
         self.set_status(route.status)
+        if isinstance(result, RawResponse):
+            self.set_header("Content-Type", result.content_type)
+            self.finish(result.body)
+            return
         if route.response is None:
             self.finish()
             return

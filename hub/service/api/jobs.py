@@ -265,7 +265,7 @@ def runs_page(call: Call, total: int, runs: list[Run]) -> Page[RunOut]:
 
 
 def state_filter(call: Call) -> str | None:
-    state = call.query.get("state") or None
+    state = call.query.get("state")
     if state is not None and state not in STATES:
         raise ApiError(422, f"state must be one of {', '.join(STATES)}, not {state!r}.")
     return state

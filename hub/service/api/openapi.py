@@ -89,7 +89,12 @@ def openapi_document(routes: list[Route], server_url: str, version: str) -> dict
                 "required": True,
                 "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
             }
-        if route.response is None:
+        if route.raw is not None:
+            op["responses"][str(route.status)] = {
+                "description": "OK",
+                "content": {route.raw: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        elif route.response is None:
             op["responses"][str(route.status)] = {"description": "Done"}
         else:
             op["responses"][str(route.status)] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hub.service.api import (
     audit,
     checkpoints,
+    datasets,
     jobs,
     members,
     profiles,
@@ -25,6 +26,7 @@ ROUTES: list[Route] = [
     *audit.ROUTES,
     *checkpoints.ROUTES,
     *jobs.ROUTES,
+    *datasets.ROUTES,
 ]
 
 

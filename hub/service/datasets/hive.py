@@ -142,6 +142,20 @@ class HiveConnector:
 
         return self._call(run)
 
+    def arrow(self, path: str, n: int) -> Any:
+        """The first ``n`` rows of a table as an Arrow table (a notebook's whole read)."""
+        import pyarrow as pa
+
+        name = self._name(path)
+
+        def run(s: Any) -> Any:
+            frame = s.table(name).limit(n)
+            if hasattr(frame, "toArrow"):  # Spark 4
+                return frame.toArrow()
+            return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)
+
+        return self._call(run)
+
     def schema(self, path: str) -> Schema:
         name = self._name(path)
 

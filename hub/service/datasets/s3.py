@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import botocore.session
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -106,7 +107,9 @@ class S3Connector:
                     connect_timeout=self.limits.timeout,
                     read_timeout=self.limits.timeout,
                     retries={"max_attempts": 1},
-                    signature_version="s3v4",
+                    # no credentials: a public bucket, read anonymously (not the machine's
+                    # own AWS credentials, which are the platform's, not the tenant's)
+                    signature_version="s3v4" if self._key.value else UNSIGNED,
                 ),
             )
         return self._client

@@ -128,3 +128,28 @@ class KeyRing:
             raise SecretsUnreadable(
                 "cannot re-encrypt: no configured key decrypts these credentials"
             ) from None
+
+
+#: where the service keeps the key it made when none was configured (in data_dir)
+GENERATED_KEY_FILE = "secrets/tenanthub-datasets.keys"
+
+
+def platform_keys(
+    keys: Sequence[str],
+    key_file: Path | None,
+    data_dir: Path,
+    environ: Mapping[str, str] = os.environ,
+) -> KeyRing:
+    """The key ring of the platform: the environment, the config's keys or key file; with
+    none of them, a key made once in the data dir (0600), so a new platform can store
+    credentials at once (back that file up with the database: without it they are lost)."""
+    found = load_keys(keys, key_file, environ)
+    if not found:
+        path = data_dir / GENERATED_KEY_FILE
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(generate_key() + "\n")
+        found = parse_keys(path.read_text())
+    return KeyRing(found)

@@ -61,6 +61,10 @@ def _driver(url: URL) -> URL:
     return url
 
 
+#: column names and rows (module level: inside the class ``list`` is the method)
+Rows = tuple[list[str], list[list[Any]]]
+
+
 class SqlConnector:
     kind = "sql"
 
@@ -142,6 +146,19 @@ class SqlConnector:
                 table = Table(name, MetaData(), schema=schema, autoload_with=conn)
                 result = conn.execute(select(table).limit(rows + 1))
                 return cap_rows(list(result.keys()), result, rows, self.limits.sample_bytes)
+        except NoSuchTableError as exc:
+            raise SourceError(Problem.NOT_FOUND, f"no table {path!r}") from exc
+        except SQLAlchemyError as exc:
+            raise as_source_error(exc, self._secrets) from exc
+
+    def rows(self, path: str, n: int) -> Rows:
+        """The first ``n`` rows of a table, uncapped in bytes (a notebook's whole read)."""
+        schema, name = self._table(path)
+        try:
+            with self._connect() as conn:
+                table = Table(name, MetaData(), schema=schema, autoload_with=conn)
+                result = conn.execute(select(table).limit(n))
+                return list(result.keys()), [list(r) for r in result]
         except NoSuchTableError as exc:
             raise SourceError(Problem.NOT_FOUND, f"no table {path!r}") from exc
         except SQLAlchemyError as exc:

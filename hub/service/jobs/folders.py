@@ -31,6 +31,10 @@ class UserFolders(Protocol):
         """The user's home and the tenant's shared folder, or None: not visible here."""
         ...
 
+    def shared(self, tenant: str) -> Path | None:
+        """The tenant's shared folder, or None: not visible here."""
+        ...
+
 
 class LocalFolders:
     def __init__(self, data_dir: Path) -> None:
@@ -38,6 +42,9 @@ class LocalFolders:
 
     def of(self, tenant: str, username: str) -> LocalPaths | None:
         return local_paths(self.data_dir, tenant, username)
+
+    def shared(self, tenant: str) -> Path | None:
+        return local_paths(self.data_dir, tenant, "-").shared
 
 
 class DockerVolumeFolders:
@@ -69,7 +76,21 @@ class DockerVolumeFolders:
             return None
         return LocalPaths(home=home, shared=shared)
 
+    def shared(self, tenant: str) -> Path | None:
+        try:
+            client = self.client_factory()
+            try:
+                return self._mountpoint(client, shared_volume_for(tenant))
+            finally:
+                client.close()
+        except Exception as exc:
+            log.warning("shared folder of %s: %s", tenant, exc)
+            return None
+
 
 class NoFolders:
     def of(self, tenant: str, username: str) -> LocalPaths | None:
+        return None
+
+    def shared(self, tenant: str) -> Path | None:
         return None
