@@ -64,7 +64,7 @@ CONSOLE_VENDOR := hub/service/console/static/vendor
 install: $(VENV)/.installed $(CACHE)/npm/node_modules/.bin/configurable-http-proxy \
   $(CONSOLE_VENDOR)/chart.umd.min.js $(CACHE)/helm/bin/helm
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml images/sdk/pyproject.toml
 	scripts/install-python.sh $(PYTHON) $(VENV)
 	touch $@
 

@@ -104,6 +104,13 @@ CUSTOM_SCOPES = {
 }
 
 
+def platform_api_url(config: PlatformConfig) -> str:
+    """The platform API as a notebook server reaches it: the service directly (its own
+    address, ``service.url`` on a cluster), under the hub's base URL's service prefix."""
+    base = config.service.url or f"http://127.0.0.1:{service_port(config)}"
+    return f"{base.rstrip('/')}{config.hub.base_url}services/{PLATFORM_SERVICE}/api/v1/"
+
+
 def service_port(config: PlatformConfig) -> int:
     return config.service.port or config.hub.port + 3
 
@@ -213,6 +220,8 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
             # the server role's scopes, and the platform API as the user: the notebook SDK
             # and the JupyterLab extension call it with the server's own token
             "server_token_scopes": [*SERVER_ROLE_SCOPES, PLATFORM_ACCESS_SCOPE],
+            # where the SDK and the extension find the platform API from inside a server
+            "environment": {"TENANTHUB_API_URL": platform_api_url(config)},
         },
         spawner_name: spawner_traits,
     }

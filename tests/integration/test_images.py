@@ -222,6 +222,20 @@ def test_cpu_image_imports_the_data_stack_offline(built) -> None:
 
 
 @pytest.mark.parametrize("profile", BUILT)
+def test_image_has_the_current_notebook_sdk(built, profile: str) -> None:
+    """``from tenanthub import datasets`` works in every image, and it is this SDK."""
+    sdk = IMAGES / "sdk" / "tenanthub" / "datasets.py"
+    script = (
+        "import hashlib, tenanthub.datasets as d; "
+        "print(hashlib.sha256(open(d.__file__, 'rb').read()).hexdigest())"
+    )
+    result = run(profile, "python", "-c", script)
+    assert result.stdout.strip() == hashlib.sha256(sdk.read_bytes()).hexdigest(), (
+        f"{image(profile)} has another notebook SDK than images/sdk: run `make images`"
+    )
+
+
+@pytest.mark.parametrize("profile", BUILT)
 def test_jupyterhub_in_image_is_the_hubs_version(built, profile: str) -> None:
     result = run(
         profile,
