@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from hub.app.context import PlatformContext
+from hub.service.datasets.cache import ConnectorCache
 from hub.service.datasets.secrets import platform_keys
 from hub.service.datasets.store import DataSourceStore
 from hub.service.hub_client import HubClient
@@ -49,6 +50,11 @@ class ServiceContext:
         settings = self.platform.config.datasets
         keys = platform_keys(settings.keys, settings.key_file, self.platform.data_dir)
         return DataSourceStore(self.platform.engine, keys)
+
+    @cached_property
+    def connectors(self) -> ConnectorCache:
+        """Data source connectors kept between calls (see ``datasets.cache``)."""
+        return ConnectorCache()
 
     @cached_property
     def job_store(self) -> JobStore:

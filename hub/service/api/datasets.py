@@ -196,7 +196,12 @@ async def on_source(call: Call, action: Callable[[Connector], T]) -> T:
     limits = limits_from(settings)
 
     def work() -> T:
-        return action(store.connector(call.tenant, name, limits))
+        source = store.get(call.tenant, name)  # SourceNotFound before any cached connector
+        key = (call.tenant, name, source.updated_at)
+        connector = call.service.connectors.get(
+            key, lambda: store.connector(call.tenant, name, limits)
+        )
+        return action(connector)
 
     try:
         return await asyncio.wait_for(call.service.platform.run(work), settings.timeout + 1)
