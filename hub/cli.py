@@ -78,6 +78,24 @@ def _db_upgrade(path: str) -> int:
     return 0
 
 
+def _rekey_datasets(path: str) -> int:
+    """Key rotation: every stored data source credential encrypted with the first key."""
+    from hub.app.context import get_context
+    from hub.service.datasets.secrets import BadKey, SecretsUnreadable, platform_keys
+    from hub.service.datasets.store import DataSourceStore
+
+    try:
+        context = get_context(path)
+        settings = context.config.datasets
+        keys = platform_keys(settings.keys, settings.key_file, context.data_dir)
+        done = DataSourceStore(context.engine, keys).reencrypt()
+    except (ConfigError, BadKey, SecretsUnreadable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{done} data source credential sets re-encrypted with the first datasets key")
+    return 0
+
+
 def _run(path: str, extra: Sequence[str]) -> int:
     """Validate first (nothing starts on a bad config), then exec the hub."""
     config = _load_checked(path)
@@ -316,6 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub = db_cmd.add_subparsers(dest="action", required=True)
     upgrade = db_sub.add_parser("upgrade", help="migrate to the newest schema and seed tenants")
     upgrade.add_argument("file")
+    rekey = db_sub.add_parser(
+        "rekey-datasets",
+        help="re-encrypt the data sources' credentials with the first datasets key (rotation)",
+    )
+    rekey.add_argument("file")
     run = sub.add_parser("run", help="start the platform (JupyterHub) with a config file")
     run.add_argument("file")
     run.add_argument("jupyterhub_args", nargs=argparse.REMAINDER)
@@ -369,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config" and args.action == "schema":
         print(json.dumps(json_schema(), indent=2))
         return 0
+    if args.command == "db" and args.action == "rekey-datasets":
+        return _rekey_datasets(args.file)
     if args.command == "db":
         return _db_upgrade(args.file)
     if args.command == "run":
