@@ -115,6 +115,17 @@ def service_port(config: PlatformConfig) -> int:
     return config.service.port or config.hub.port + 3
 
 
+def datasets_environment(config: PlatformConfig) -> dict[str, str]:
+    """What the service needs from the hub's environment for data sources: the keys
+    (``TENANTHUB_DATASETS_KEYS``) and the variables the config's ``secrets_env`` name
+    (JupyterHub starts services with a clean environment)."""
+    names = {"TENANTHUB_DATASETS_KEYS"}
+    for tenant in config.tenants:
+        for source in tenant.data_sources:
+            names.update(source.secrets_env.values())
+    return {name: os.environ[name] for name in sorted(names) if os.environ.get(name)}
+
+
 def platform_service(
     platform: PlatformContext, service: dict[str, Any], backend: str = "local"
 ) -> dict[str, Any]:
@@ -139,6 +150,7 @@ def platform_service(
             # listen here, whatever host name the url has (hub.service.__main__)
             "TENANTHUB_SERVICE_BIND": settings.bind,
             **kube_environment(),
+            **datasets_environment(platform.config),
         },
         "oauth_client_allowed_scopes": [PLATFORM_ADMIN_SCOPE],
         # TenantHub's own service: no "Authorize" page between the hub and its console

@@ -634,6 +634,22 @@ class TenantStorage(Strict):
         return self
 
 
+class DataSourceSeed(Strict):
+    """A data source the platform registers for a tenant at start (if it has none of
+    that name yet: sources changed through the API or console are left alone)."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
+    kind: Literal["files", "s3", "sql", "hive", "hdfs"]
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="The kind's settings (see README, Datasets)."
+    )
+    secrets_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Credentials by environment variable name, e.g. {secret_key: "
+        "LAKE_SECRET_KEY}: the values never go into this file.",
+    )
+
+
 class Tenant(Strict):
     name: TenantName
     display_name: str = ""
@@ -643,6 +659,9 @@ class Tenant(Strict):
     storage: TenantStorage = Field(default_factory=TenantStorage)
     profiles: list[ProfileName] = Field(
         default_factory=list, description="Profiles allowed in this tenant; empty: all."
+    )
+    data_sources: list[DataSourceSeed] = Field(
+        default_factory=list, description="Data sources registered at start if missing."
     )
 
 

@@ -21,6 +21,7 @@ from hub.app.proxy import secret_file
 from hub.service.app import make_app
 from hub.service.console import console_handlers
 from hub.service.context import ServiceContext
+from hub.service.datasets.seed import seed_sources
 from hub.service.hub_client import HubClient
 from hub.service.jobs.backend import job_backend
 from hub.service.jobs.scheduler import Scheduler
@@ -37,6 +38,10 @@ async def serve() -> None:
     secret = secret_file(platform.data_dir / "secrets" / "tenanthub-service-cookie-secret")
     service = ServiceContext(platform=platform, hub=HubClient())
     service.jobs = job_backend(platform)
+    try:
+        await platform.run(seed_sources, service.datasets, platform.config)
+    except Exception as exc:  # unusable keys, DB down: the API says so per call
+        log.error("data sources from the config were not seeded: %s", exc)
     app = make_app(service, prefix, secret.encode(), extra=console_handlers(prefix, service))
     server = HTTPServer(
         app, max_body_size=platform.config.service.max_body_bytes + 4096, xheaders=True

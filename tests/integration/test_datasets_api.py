@@ -251,3 +251,45 @@ def test_sql_source_moves_the_password_out_of_the_url_and_reads_a_table(
                           params={"path": "public/orders", "limit": 5})  # fmt: skip
     assert capped.status_code == 422 and "more than 5 rows" in capped.json()["message"]
     assert SQL_PASSWORD not in platform.hub.log()
+
+
+def test_sources_in_the_config_are_registered_at_start_with_credentials_from_the_environment(
+    hub_factory: Any, s3: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TH_TEST_LAKE_KEY", s3.reader.access_key)
+    monkeypatch.setenv("TH_TEST_LAKE_SECRET", s3.reader.secret_key)
+    s3.create_bucket("seeded-lake")
+    s3.put("seeded-lake", "a.csv", b"x\n1\n")
+    vision = {
+        **BASE_CONFIG["tenants"][0],
+        "data_sources": [
+            {"name": "lake", "kind": "s3",
+             "settings": {"bucket": "seeded-lake", "endpoint_url": s3.endpoint_url},
+             "secrets_env": {"access_key": "TH_TEST_LAKE_KEY",
+                             "secret_key": "TH_TEST_LAKE_SECRET"}},
+            {"name": "notes", "kind": "files", "settings": {"root": str(tmp_path)}},
+            {"name": "local-db", "kind": "sql", "settings": {"url": "sqlite:////etc/x.db"}},
+            {"name": "unset", "kind": "s3", "settings": {"bucket": "seeded-lake"},
+             "secrets_env": {"secret_key": "TH_TEST_NOT_SET"}},
+        ],
+    }  # fmt: skip
+    config = {**BASE_CONFIG, "backend": {"kind": "local"},
+              "tenants": [vision, BASE_CONFIG["tenants"][1]]}  # fmt: skip
+    hub = hub_factory(config=config)
+    hub.wait_for_service()
+    alice = Browser(hub, "alice")
+    assert alice.login().status_code == 302
+    token = alice.api("POST", "users/alice/tokens", json={"note": "t"}).json()["token"]
+    headers = {"Authorization": f"token {token}"}
+    api = hub.url + "services/tenanthub/api/v1/tenants/vision/datasets"
+    listed = requests.get(api, headers=headers, timeout=30).json()["items"]
+    assert {s["name"]: s["secrets_set"] for s in listed} == {
+        "lake": ["access_key", "secret_key"], "notes": [],
+    }  # fmt: skip
+    sample = requests.get(f"{api}/lake/sample", params={"path": "a.csv"}, headers=headers,
+                          timeout=30).json()  # fmt: skip
+    assert sample["rows"] == [[1]]
+    log = hub.log()
+    assert "tenants[0].data_sources[2] (vision/local-db)" in log
+    assert "tenants[0].data_sources[3] (vision/unset): environment variable(s) not set" in log
+    assert s3.reader.secret_key not in log
