@@ -26,6 +26,7 @@ import os
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -277,10 +278,14 @@ class DirectPath:
         loader = threading.Thread(target=load, name="docker-load")
         loader.start()
         try:
-            self._link_parent_layers(meta.repository, parent)
-            blob, size = self.registry.upload_stream(
-                meta.repository, gzip_chunks(self._layer_chunks(staged), self.gzip)
-            )
+            # the parent's layers are linked (one request or two each) while the new
+            # layer goes up; the manifest needs both
+            with ThreadPoolExecutor(1, thread_name_prefix="link") as linker:
+                linked = linker.submit(self._link_parent_layers, meta.repository, parent)
+                blob, size = self.registry.upload_stream(
+                    meta.repository, gzip_chunks(self._layer_chunks(staged), self.gzip)
+                )
+                linked.result()
             self.registry.upload_bytes(meta.repository, config)
             manifest = layer_image.registry_manifest(
                 config, [*parent.layers, layer_image.new_layer(size, blob)]
