@@ -208,7 +208,8 @@ def test_without_the_chart_library_the_service_logs_it_and_the_page_says_so(tmp_
     html = console.env.get_template("tenant.html").render(
         **page_namespace(console, chart_library=console.charts),
         tenant=info, bars=views.bars(None, info.quota), usage=Section(), members=Section(error="x"),
-        profiles=Section(error="x"), servers=Section(error="x"), charts=[],
+        profiles=Section(error="x"), servers=Section(error="x"), datasets=Section(error="x"),
+        charts=[],
         platform_admin=True, quota_form=views.quota_form(info.quota), quota_errors={},
         quota_error=None, member_form={}, member_error=None, profiles_error=None,
         servers_error=None,

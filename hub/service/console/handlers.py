@@ -311,7 +311,7 @@ class TenantsHandler(ConsoleHandler):
 
 
 class TenantHandler(ConsoleHandler):
-    """One tenant: usage, quota, members, profiles, servers, charts."""
+    """One tenant: usage, quota, members, profiles, servers, charts, data sources (a link)."""
 
     @web.authenticated
     async def get(self, tenant: str) -> None:
@@ -331,7 +331,7 @@ class TenantHandler(ConsoleHandler):
         if refusal:
             self.refuse(refusal)
             return
-        usage, members, profiles, servers, day, week = await asyncio.gather(
+        usage, members, profiles, servers, day, week, datasets = await asyncio.gather(
             self.section(self.api("GET", "/tenants/{tenant}/usage", params)),
             self.section(
                 self.api("GET", "/tenants/{tenant}/members", params, {"limit": str(MAX_PAGE)})
@@ -348,6 +348,7 @@ class TenantHandler(ConsoleHandler):
             self.section(
                 self.api("GET", "/tenants/{tenant}/usage/history", params, {"window": "7d"})
             ),
+            self.section(self.api("GET", "/tenants/{tenant}/datasets", params)),
         )
         actor = await self.actor()
         charts = [
@@ -367,6 +368,7 @@ class TenantHandler(ConsoleHandler):
             members=members,
             profiles=profiles,
             servers=servers,
+            datasets=datasets,
             charts=charts,
             platform_admin=actor.platform_admin,
             quota_form=forms.get("quota_form") or views.quota_form(info.quota),
@@ -491,6 +493,129 @@ class ServerStopHandler(TenantHandler):
         self.back_to_tenant(tenant, "server-stopped")
 
 
+class DatasetsPage(ConsoleHandler):
+    """A tenant's data sources: every member sees and tests them; its admins add, change
+    credentials and remove (``/tenants/{tenant}/datasets`` of the API)."""
+
+    def back_to_datasets(self, tenant: str, done: str) -> None:
+        self.redirect(f"{self.console.url}/tenants/{quote(tenant, safe='')}/datasets?done={done}")
+
+    async def render_datasets(
+        self,
+        tenant: str,
+        status: int = 200,
+        health: dict[str, views.Health] | None = None,
+        source_errors: dict[str, str] | None = None,
+        **forms: Any,
+    ) -> None:
+        """The page; ``health``: connection tests just run, ``forms``: a refused add form."""
+        actor = await self.actor()
+        refusal = views.datasets_refusal(actor, tenant)
+        if refusal:
+            self.refuse(refusal)
+            return
+        params = {"tenant": tenant}
+        try:
+            info = await self.api("GET", "/tenants/{tenant}", params)
+        except ApiError as error:
+            self.api_failed(error)
+            return
+        listed = await self.section(self.api("GET", "/tenants/{tenant}/datasets", params))
+        health, source_errors = health or {}, source_errors or {}
+        sources = [
+            views.source_view(s, health.get(s.name), source_errors.get(s.name))
+            for s in (listed.value.items if listed.value is not None else [])
+        ]
+        add_form = forms.get("add_form") or {}
+        add_errors = forms.get("add_errors") or {}
+        self.page(
+            "datasets.html",
+            status,
+            tenant=info,
+            sources=sources,
+            sources_error=listed.error,
+            manage=views.may_manage_sources(actor, tenant),
+            kinds=views.source_kinds(actor.platform_admin),
+            kind_labels=views.KIND_LABELS,
+            fields=views.SOURCE_FIELDS,
+            form_field=views.form_field,
+            add_form=add_form,
+            add_errors=add_errors,
+            add_error=forms.get("add_error"),
+            add_other_errors=views.unplaced_errors(add_errors, add_form.get("kind", "")),
+            add_open=bool(add_form),
+            done=views.done_message(self.get_query_argument("done", None)),
+        )
+
+
+class DatasetsHandler(DatasetsPage):
+    """The page (GET) and its add-source form (POST /tenants/{tenant}/datasets)."""
+
+    @web.authenticated
+    async def get(self, tenant: str) -> None:
+        await self.render_datasets(tenant)
+
+    @web.authenticated
+    async def post(self, tenant: str) -> None:
+        """Add a source; on a refusal the form comes back as typed, without credentials."""
+        form = {k: self.get_body_argument(k, "") for k in self.request.body_arguments}
+        body = views.source_body(form)
+        try:
+            await self.api("POST", "/tenants/{tenant}/datasets", {"tenant": tenant}, body=body)
+        except ApiError as error:
+            if error.status == 404:
+                self.api_failed(error)
+                return
+            errors = views.source_field_errors(body["kind"], error.extra.get("errors"))
+            if error.status == 409:
+                errors["name"] = error.message
+            await self.render_datasets(
+                tenant, error.status, add_form=views.source_form_echo(form), add_errors=errors,
+                add_error=None if errors else error.message,
+            )  # fmt: skip
+            return
+        self.back_to_datasets(tenant, "source-added")
+
+
+class DatasetHandler(DatasetsPage):
+    """One source: ``action`` = test (GET .../test), secrets (PATCH), remove (DELETE)."""
+
+    @web.authenticated
+    async def post(self, tenant: str, source: str) -> None:
+        action = self.get_body_argument("action", "")
+        params = {"tenant": tenant, "source": source}
+        path = "/tenants/{tenant}/datasets/{source}"
+        if action == "test":
+            try:
+                health = views.health_view(await self.api("GET", f"{path}/test", params))
+            except ApiError as error:
+                if error.status in (403, 404) and error.extra.get("problem") is None:
+                    self.api_failed(error)
+                    return
+                health = views.health_failed(
+                    error.message, error.extra.get("problem"), error.extra.get("advice")
+                )
+            await self.render_datasets(tenant, health={source: health})
+            return
+        try:
+            if action == "secrets":
+                form = {k: self.get_body_argument(k, "") for k in self.request.body_arguments}
+                body = views.secrets_body(form, self.get_body_arguments("clear"))
+                if body is None:
+                    raise ApiError(422, "Nothing to change: type a new credential or tick remove.")
+                await self.api("PATCH", path, params, body=body)
+                done = "source-changed"
+            elif action == "remove":
+                await self.api("DELETE", path, params)
+                done = "source-removed"
+            else:
+                raise ApiError(400, "Unknown data source action; use the buttons on the page.")
+        except ApiError as error:
+            await self.render_datasets(tenant, error.status, source_errors={source: error.message})
+            return
+        self.back_to_datasets(tenant, done)
+
+
 class StaticHandler(web.StaticFileHandler):
     """The console's CSS, JavaScript and the vendored chart library (public, no data)."""
 
@@ -501,6 +626,7 @@ def console_handlers(prefix: str, service: Any, static_dir: Path = STATIC) -> li
     base = f"{prefix}console"
     t = r"(?P<tenant>[^/]+)"
     u = r"(?P<username>[^/]+)"
+    s = r"(?P<source>[^/]+)"
     kw = {"console": console}
     return [
         (prefix, RootHandler, kw),
@@ -513,4 +639,6 @@ def console_handlers(prefix: str, service: Any, static_dir: Path = STATIC) -> li
         (f"{base}/tenants/{t}/members", MembersHandler, kw),
         (f"{base}/tenants/{t}/members/{u}", MemberHandler, kw),
         (f"{base}/tenants/{t}/servers/{u}/stop", ServerStopHandler, kw),
+        (f"{base}/tenants/{t}/datasets/?", DatasetsHandler, kw),
+        (f"{base}/tenants/{t}/datasets/{s}", DatasetHandler, kw),
     ]

@@ -8,11 +8,13 @@ here so it is tested without a browser or a hub.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from hub.service.datasets.sql import split_password
 from hub.service.policy import Actor
 
 #: the resources of a quota, in the order the console shows them, with their labels
@@ -42,6 +44,9 @@ DONE_MESSAGES = {
     "member-changed": "Role changed.",
     "member-removed": "Member removed.",
     "server-stopped": "Server stop requested; it disappears from the list once it has stopped.",
+    "source-added": "Data source added.",
+    "source-changed": "Credentials saved.",
+    "source-removed": "Data source removed (its data was not touched).",
 }
 
 
@@ -289,3 +294,236 @@ def chart_data(history: Any) -> dict[str, Any]:
             for key, label, div in SERIES
         ],
     }
+
+
+# ---------------------------------------------------------------- data sources
+
+
+def datasets_refusal(actor: Actor, tenant: str) -> Refusal | None:
+    """None when ``actor`` may open ``tenant``'s data sources page (any of its members).
+
+    Members read and test the sources (the API lets them); someone outside the
+    tenant gets the console's usual answer: the 403 page when they administer no
+    tenant at all, else nothing here (the API's 404 then says no such tenant).
+    """
+    if actor.platform_admin or actor.role_in(tenant) is not None:
+        return None
+    return console_refusal(actor)
+
+
+def may_manage_sources(actor: Actor, tenant: str) -> bool:
+    """Whether the page offers the add, credentials and remove forms (the API decides)."""
+    return actor.platform_admin or actor.role_in(tenant) == "admin"
+
+
+@dataclass(frozen=True)
+class SourceField:
+    """One field of the add-source form: a setting, or a credential (``secret``)."""
+
+    name: str  # the settings or secrets key of the API
+    label: str
+    hint: str = ""
+    secret: bool = False
+    choices: tuple[str, ...] = ()  # a select instead of a text field
+
+    @property
+    def path(self) -> str:
+        """Where the API's field errors put it (``settings.bucket``, ``secrets.password``)."""
+        return f"{'secrets' if self.secret else 'settings'}.{self.name}"
+
+
+#: the add form's fields of each kind, in the order shown; every kind except hive may be
+#: added by a tenant admin (hive: platform admins only, as the API has it)
+SOURCE_FIELDS: dict[str, tuple[SourceField, ...]] = {
+    "files": (SourceField("root", "Folder", "an absolute path inside the tenant's shared folder"),),
+    "s3": (
+        SourceField("bucket", "Bucket"),
+        SourceField("prefix", "Prefix", "key prefix inside the bucket; empty: the whole bucket"),
+        SourceField("endpoint_url", "Endpoint URL", "http(s)://...; empty: AWS"),
+        SourceField("region", "Region", "empty: us-east-1"),
+        SourceField("access_key", "Access key", "empty: anonymous access", secret=True),
+        SourceField("secret_key", "Secret key", secret=True),
+    ),
+    "sql": (
+        SourceField("url", "URL", "SQLAlchemy URL, e.g. postgresql://user@host:5432/db"),
+        SourceField("password", "Password", secret=True),
+    ),
+    "hdfs": (
+        SourceField("host", "Name node host"),
+        SourceField("port", "Port", "empty: 8020"),
+        SourceField("root", "Root", "empty: /"),
+        SourceField("user", "User", "empty: the service's user"),
+        SourceField("kerberos_ticket", "Kerberos ticket", secret=True),
+    ),
+    "hive": (
+        SourceField("warehouse_dir", "Warehouse folder"),
+        SourceField("metastore_dir", "Metastore folder", "empty: the service's own"),
+        SourceField("catalog", "Catalog", choices=("hive", "in-memory")),
+    ),
+}
+KIND_LABELS = {
+    "files": "Files (a folder)",
+    "s3": "S3 bucket",
+    "sql": "SQL database",
+    "hdfs": "HDFS",
+    "hive": "Hive / Spark catalog",
+}
+#: labels of settings the add form does not set (hive's), shown on a source's card
+OTHER_SETTINGS = {"master": "Spark master", "conf": "Spark settings"}
+
+
+def source_kinds(platform_admin: bool) -> list[str]:
+    """The kinds the add form offers: hive only to platform admins."""
+    return [k for k in SOURCE_FIELDS if k != "hive" or platform_admin]
+
+
+def form_field(kind: str, name: str) -> str:
+    """The add form's input name of a kind's field (``s3-bucket``)."""
+    return f"{kind}-{name}"
+
+
+def source_body(form: Mapping[str, str]) -> dict[str, Any]:
+    """The add form -> ``POST /tenants/{tenant}/datasets``: the chosen kind's fields only.
+
+    An empty setting is left out (the kind's default applies), an empty credential
+    too (none set); the text goes as typed, the API says what is wrong with it.
+    """
+    kind = form.get("kind", "").strip()
+    settings: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    for f in SOURCE_FIELDS.get(kind, ()):
+        raw = form.get(form_field(kind, f.name), "")
+        value = raw if f.secret else raw.strip()
+        if value:
+            (secrets if f.secret else settings)[f.name] = value
+    return {"name": form.get("name", "").strip(), "kind": kind, "settings": settings,
+            "secrets": secrets}  # fmt: skip
+
+
+#: ``scheme://user:password@`` in a URL that SQLAlchemy could not parse
+_URL_PASSWORD = re.compile(r"(://[^/@:]*):[^@/]*@")
+
+
+def without_password(url: str) -> str:
+    """An SQL URL as it may be shown again: any password in it removed."""
+    try:
+        bare, password = split_password(url)
+    except Exception:
+        return _URL_PASSWORD.sub(r"\1@", url)
+    return bare if password is not None else url
+
+
+def source_form_echo(form: Mapping[str, str]) -> dict[str, str]:
+    """A refused add form's values as they come back: no credential, ever.
+
+    Password fields come back empty, and a password typed inside an SQL URL is
+    taken out of it, so nothing secret is in the page (not even a ``value=``).
+    """
+    secret = {form_field(k, f.name) for k, fields in SOURCE_FIELDS.items() for f in fields
+              if f.secret}  # fmt: skip
+    echo = {k: v for k, v in form.items() if k not in secret and k != "_xsrf"}
+    if echo.get("sql-url"):
+        echo["sql-url"] = without_password(echo["sql-url"])
+    return echo
+
+
+def source_field_errors(kind: str, errors: Sequence[Mapping[str, Any]] | None) -> dict[str, str]:
+    """The API's field errors of a create as ``{add-form input name: message}``.
+
+    ``settings.bucket`` of an s3 source -> ``s3-bucket``; ``name``, ``kind`` stay;
+    an error of a field the form does not have keeps its path (shown above the form).
+    """
+    paths = {f.path: form_field(kind, f.name) for f in SOURCE_FIELDS.get(kind, ())}
+    out: dict[str, str] = {}
+    for path, message in field_errors(errors).items():
+        if path.startswith(("settings.", "secrets.")) and path not in paths:
+            # a nested setting (settings.conf.x) belongs to its field, if the form has it
+            top = ".".join(path.split(".")[:2])
+            path = top if top in paths else path
+        key = paths.get(path, path)
+        out[key] = f"{out[key]}; {message}" if key in out else message
+    return out
+
+
+def unplaced_errors(errors: Mapping[str, str], kind: str) -> dict[str, str]:
+    """Errors of ``source_field_errors`` that no input of the form shows next to it."""
+    inputs = {"name", "kind"} | {form_field(kind, f.name) for f in SOURCE_FIELDS.get(kind, ())}
+    return {k: v for k, v in errors.items() if k not in inputs}
+
+
+def secrets_body(form: Mapping[str, str], clear: Iterable[str] = ()) -> dict[str, Any] | None:
+    """The change-credentials form -> ``PATCH`` body; None when it changes nothing.
+
+    ``secret-<name>`` fields typed in are set; an empty one is left as it is;
+    ``clear`` (ticked "remove" boxes) are removed (null, as the API takes it).
+    """
+    secrets: dict[str, str | None] = {
+        k.removeprefix("secret-"): v for k, v in form.items() if k.startswith("secret-") and v
+    }
+    for name in clear:
+        secrets.setdefault(name, None)
+    return {"secrets": secrets} if secrets else None
+
+
+@dataclass(frozen=True)
+class Health:
+    """The outcome of "Test connection", as the page shows it."""
+
+    ok: bool
+    problem: str = ""  # "bad credentials", "refused", ... (words, not the API's code)
+    message: str = ""
+    advice: str = ""
+
+    @property
+    def text(self) -> str:
+        return "ok" if self.ok else (self.problem or "failed")
+
+
+def health_view(health: Any) -> Health:
+    """The API's ``HealthOut`` as shown: the problem in words, its message and advice."""
+    problem = (health.problem or "").replace("_", " ")
+    return Health(bool(health.ok), problem, health.message or "", health.advice or "")
+
+
+def health_failed(message: str, problem: str | None = None, advice: str | None = None) -> Health:
+    """A test the API refused or that ran out of time (an ``ApiError``) as a failed test."""
+    return Health(False, (problem or "").replace("_", " "), message, advice or "")
+
+
+@dataclass(frozen=True)
+class SourceView:
+    name: str
+    kind: str
+    kind_label: str
+    settings: list[tuple[str, str]]  # (label, value) of the non-secret settings that are set
+    credentials: list[tuple[str, str, bool]]  # (name, label, set) of the kind's credentials
+    health: Health | None = None
+    error: str | None = None  # a refused change of this source
+    updated_at: str = ""
+
+
+def setting_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def source_view(source: Any, health: Health | None = None, error: str | None = None) -> SourceView:
+    """A source (``SourceOut``) as its card: settings that are set, which credentials are.
+
+    The API never returns a credential's value, and this shows only ``secrets_set``.
+    """
+    fields = SOURCE_FIELDS.get(source.kind, ())
+    labels = {**OTHER_SETTINGS, **{f.name: f.label for f in fields}}
+    settings = [
+        (labels.get(k, k), setting_text(v))
+        for k, v in source.settings.items()
+        if v not in (None, "", {}, [])
+    ]
+    known = [f.name for f in fields if f.secret]
+    names = known + [s for s in source.secrets_set if s not in known]
+    credentials = [(str(n), labels.get(n) or str(n), n in source.secrets_set) for n in names]
+    return SourceView(
+        source.name, source.kind, KIND_LABELS.get(source.kind, source.kind), settings,
+        credentials, health, error, source.updated_at[:19].replace("T", " "),
+    )  # fmt: skip

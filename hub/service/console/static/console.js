@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  // forms with data-confirm ask before they send (remove member, stop server)
+  // forms with data-confirm ask before they send (remove member, stop server, remove source)
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.dataset.confirm)) {
@@ -24,6 +24,18 @@
     };
     every.addEventListener("change", sync);
     sync();
+  }
+
+  // the add-source form: only the chosen kind's fields (the service reads only those)
+  var kind = document.getElementById("source-kind");
+  if (kind) {
+    var showKind = function () {
+      document.querySelectorAll("fieldset.th-kind-fields").forEach(function (fields) {
+        fields.hidden = fields.dataset.kind !== kind.value;
+      });
+    };
+    kind.addEventListener("change", showKind);
+    showKind();
   }
 
   if (typeof window.Chart === "undefined") {
