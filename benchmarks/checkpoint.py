@@ -8,7 +8,8 @@ the output says when that was refused):
 
 - **raw tar**: GNU ``tar -cf`` of the container's writable layer (overlay2
   UpperDir) to local disk: the least any checkpoint must do (read every byte,
-  write it once);
+  write it once); the median of ``--tar-runs`` (3), since one tar on a shared
+  2-core machine varied 2x between runs and every ratio divides by it;
 - two checkpoint paths of the Docker driver, each **commit** then **push** to a
   loopback docker-registry (Debian's, started here) in steady state (the profile
   image was pushed once before, under ``<prefix>/base``; that time is printed, not
@@ -159,7 +160,7 @@ def starts(images: list[str], runs: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def measure(size_mb: int, registry: str, runs: int, work: Path) -> Row:
+def measure(size_mb: int, registry: str, runs: int, work: Path, tar_runs: int = 3) -> Row:
     client = docker.from_env()
     engine = DockerDriver(client, mode="engine")
     layers = DockerDriver(client, mode="layers", staging=str(work / "staging"))
@@ -184,12 +185,17 @@ def measure(size_mb: int, registry: str, runs: int, work: Path) -> Row:
         if upper is None:
             raise SystemExit("the writable layer is not readable here (overlay2 and root needed)")
 
-        drop_caches()
         tar_path = work / f"raw-{size_mb}.tar"
-        tar_time, _ = timed(
-            subprocess.run, ["tar", "-C", upper, "-cf", str(tar_path), "."], check=True
-        )
-        tar_path.unlink()
+        tar_times = []
+        for _ in range(tar_runs):
+            drop_caches()
+            took, _ = timed(
+                subprocess.run, ["tar", "-C", upper, "-cf", str(tar_path), "."], check=True
+            )
+            tar_times.append(took)
+            tar_path.unlink()
+        tar_time = statistics.median(tar_times)
+        print(f"{size_mb} MB: raw tar {', '.join(f'{t:.2f}' for t in tar_times)} s")
         repository = f"{registry}/tenanthub/ckpt-bench"
         labels = {"tenanthub.io/benchmark": "checkpoint"}
 
@@ -294,6 +300,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,500", help="diff sizes in MB, comma-separated")
     parser.add_argument("--runs", type=int, default=5, help="container starts per image")
+    parser.add_argument(
+        "--tar-runs", type=int, default=3, help="raw tars per diff (the median is the reference)"
+    )
     parser.add_argument("--date", default=datetime.date.today().isoformat())
     parser.add_argument("--machine", default=f"{os.cpu_count()} cores")
     parser.add_argument(
@@ -318,7 +327,15 @@ def main() -> None:
         client.close()
         print(f"first push of the profile image's layers (once per image): {warm:.1f} s")
         with tempfile.TemporaryDirectory(prefix="ckpt-bench-", dir=args.work) as tmp:
-            rows = [measure(size, registry.address, args.runs, Path(tmp)) for size in sizes]
+            rows = []
+            for size in sizes:
+                before = os.getloadavg()
+                rows.append(measure(size, registry.address, args.runs, Path(tmp), args.tar_runs))
+                after = os.getloadavg()
+                print(
+                    f"{size} MB: load average {' '.join(f'{x:.1f}' for x in before)} before, "
+                    f"{' '.join(f'{x:.1f}' for x in after)} after"
+                )
     finally:
         registry.stop()
     out = table(rows, caches, args.date, args.machine)
