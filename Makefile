@@ -54,7 +54,7 @@ k8s-up: system-deps-test install
 
 ## make screenshots: refresh docs/console-*.png from the console's browser tests
 screenshots: system-deps-test install
-	TENANTHUB_SCREENSHOTS=docs $(BIN)/pytest -q tests/browser/test_console.py
+	TENANTHUB_SCREENSHOTS=docs $(BIN)/pytest -q tests/browser/test_console.py tests/browser/test_console_datasets.py
 
 ## make k8s-down: stop the Kubernetes test cluster (the Docker engine stays: scripts/dockerd.sh down)
 k8s-down:
