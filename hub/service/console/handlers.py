@@ -3,7 +3,8 @@
 Every read and write goes through ``hub.service.api.handler.dispatch`` with the
 route the API serves (``route_for``), as the signed-in user: the console can do
 nothing that user could not do with the API, and it checks nothing the API
-does not (beyond showing itself only to admins, ``views.console_refusal``).
+does not (beyond showing itself only to admins, ``views.console_refusal``; a
+tenant's data sources page is for all its members, ``views.datasets_refusal``).
 
 Sign-in is the hub's OAuth, as for the API (``HubOAuthenticated``); pages are
 ``@web.authenticated`` so a browser is sent to the hub's login. Forms carry
