@@ -204,9 +204,12 @@ def test_a_tenant_admin_adds_tests_changes_and_removes_sources(hub, s3, page):
 
 
 def test_a_member_sees_and_tests_the_sources_without_forms(hub, s3, page):
-    sign_in(page, hub, "bob", datasets_url(hub))
+    # the console refuses a member, and points to their tenants' data sources
+    sign_in(page, hub, "bob")
+    assert page.inner_text("h1") == "The console is for tenant admins"
     guard = NoSecrets(page, s3.reader.secret_key, WRONG_SECRET)
-    page.reload()
+    submit(page, "#error-links a:has-text('Data sources of vision')")
+    assert page.url == datasets_url(hub)
     assert page.inner_text("#datasets-title") == "Data sources"
     assert sources(page) == ["lake"]
     assert "vision-lake" in page.inner_text(f"{card('lake')} .th-settings")

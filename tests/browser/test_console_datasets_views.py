@@ -36,6 +36,16 @@ def test_every_member_sees_the_page_only_admins_get_the_forms():
     assert views.datasets_refusal(root, "vision") is None and views.may_manage_sources(root, "x")
 
 
+def test_a_member_refused_the_console_is_shown_their_tenants_data_sources():
+    refused = views.console_refusal(Actor("bob", roles={"vision": "member", "nlp": "member"}))
+    assert refused is not None and refused.links == (
+        ("Data sources of nlp", "/tenants/nlp/datasets"),
+        ("Data sources of vision", "/tenants/vision/datasets"),
+    )
+    nobody = views.console_refusal(Actor("carol"))
+    assert nobody is not None and nobody.links == ()
+
+
 def test_outsiders_get_the_consoles_usual_answer():
     # a member of another tenant: the console's 403 page
     refused = views.datasets_refusal(Actor("dan", roles={"nlp": "member"}), "vision")

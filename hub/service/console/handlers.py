@@ -161,6 +161,7 @@ class ConsoleHandler(HubOAuthenticated, web.RequestHandler):
     def refuse(self, refusal: views.Refusal) -> None:
         self.page(
             "error.html", refusal.status, title=refusal.title, message=refusal.message,
+            links=refusal.links,
         )  # fmt: skip
 
     def api_failed(self, error: ApiError) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from hub.service.datasets.sql import split_password
 from hub.service.policy import Actor
@@ -58,6 +58,8 @@ class Refusal:
     status: int
     title: str
     message: str
+    #: pages the refused user may open instead: (text, path under the console's URL)
+    links: tuple[tuple[str, str], ...] = ()
 
 
 def console_refusal(actor: Actor) -> Refusal | None:
@@ -75,6 +77,10 @@ def console_refusal(actor: Actor) -> Refusal | None:
             f"You are a member of {tenants}, not an admin. The TenantHub console is for "
             "tenant and platform admins; ask one of your tenant's admins if something "
             "about your tenant needs changing.",
+            tuple(
+                (f"Data sources of {t}", f"/tenants/{quote(t, safe='')}/datasets")
+                for t in sorted(actor.roles)
+            ),
         )
     return Refusal(
         403,
