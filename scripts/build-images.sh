@@ -8,7 +8,8 @@
 #      rebuild with nothing changed take seconds.
 #
 # usage: scripts/build-images.sh [--refresh-rootfs] [PROFILE...]
-#   PROFILE: base cpu spark gpu (default: base cpu spark). gpu is opt-in (`make images-gpu`).
+#   PROFILE: base cpu spark gpu hub (default: base cpu spark). gpu is opt-in (`make images-gpu`);
+#   hub is the platform's own image (tenanthub/hub, for the Helm chart), from this checkout.
 #   --refresh-rootfs  debootstrap and import again (e.g. to pick up Debian point releases).
 # env: TENANTHUB_CACHE (default ~/.cache/tenanthub), VENV (default .venv; the hub's
 #      JupyterHub version is read from it), IMAGE_PREFIX (default tenanthub),
@@ -39,15 +40,15 @@ profiles=()
 for arg in "$@"; do
   case "$arg" in
     --refresh-rootfs) refresh=1 ;;
-    base | cpu | spark | gpu) profiles+=("$arg") ;;
+    base | cpu | spark | gpu | hub) profiles+=("$arg") ;;
     -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) die "unknown argument '$arg' (profiles: base cpu spark gpu)" ;;
+    *) die "unknown argument '$arg' (profiles: base cpu spark gpu hub)" ;;
   esac
 done
 ((${#profiles[@]})) || profiles=(base cpu spark)
 
 # parents first, each profile once
-declare -A parent=([base]="" [cpu]=base [spark]=cpu [gpu]=base)
+declare -A parent=([base]="" [cpu]=base [spark]=cpu [gpu]=base [hub]="")
 order=()
 add() {
   local p="$1" seen
@@ -198,12 +199,19 @@ cmp -s "$ca_src" "$context/build-ca.crt" 2>/dev/null || install -m 0644 "$ca_src
 
 for profile in "${order[@]}"; do
   step_start="$(now)"
-  if [[ "$profile" == base ]]; then
+  if [[ "$profile" == base || "$profile" == hub ]]; then
     from="$base_tag"
   else
     from="$prefix/notebook-${parent[$profile]}:$tenanthub_version"
   fi
   image="$prefix/notebook-$profile"
+  if [[ "$profile" == hub ]]; then
+    image="$prefix/hub"
+    # this checkout as a wheel (its dependencies come from the index, pinned by pyproject)
+    rm -rf "$context/hub-dist"
+    "$venv/bin/python" -m pip wheel --quiet --no-deps \
+      -w "$context/hub-dist" "$root" >&2 || die "building TenantHub's wheel failed"
+  fi
   previous="$(docker image inspect --format '{{.Id}}' "$image:$tenanthub_version" 2>/dev/null || true)"
   log "build $image:$tenanthub_version FROM $from (JupyterHub $jupyterhub_version)"
   docker build --network host \
