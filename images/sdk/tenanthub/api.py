@@ -20,11 +20,18 @@ from typing import Any
 class ApiError(RuntimeError):
     """The platform refused or failed a call; the message is the platform's own."""
 
-    def __init__(self, status: int, message: str, problem: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        problem: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(f"{message} (HTTP {status})")
         self.status = status
         self.message = message
         self.problem = problem
+        self.errors = errors  # an invalid body's per-field problems (key path and message)
 
 
 @dataclass(frozen=True)
@@ -55,13 +62,21 @@ class Platform:
         return f"Platform(url={self.url!r}, tenant={self.tenant!r})"
 
     def request(
-        self, method: str, path: str, query: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
     ) -> tuple[str, bytes]:
-        """(content type, body) of one call; ApiError with the platform's message."""
+        """(content type, body) of one call (``body``: sent as JSON when not None);
+        ApiError with the platform's message."""
         params = {k: str(v) for k, v in (query or {}).items() if v is not None}
         url = self.url + path.lstrip("/") + ("?" + urllib.parse.urlencode(params) if params else "")
-        request = urllib.request.Request(url, method=method)  # noqa: S310 - http(s) only
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) only
         request.add_header("Authorization", f"token {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
                 return answer.headers.get("Content-Type", ""), answer.read()
@@ -70,9 +85,11 @@ class Platform:
             try:
                 body = json.loads(raw)
                 message, problem = body.get("message") or str(exc), body.get("problem")
-            except ValueError:
+                errors = body.get("errors") if isinstance(body.get("errors"), list) else None
+            except (ValueError, AttributeError):
                 message, problem = raw.decode(errors="replace")[:300] or str(exc), None
-            raise ApiError(exc.code, message, problem) from None
+                errors = None
+            raise ApiError(exc.code, message, problem, errors) from None
         except (urllib.error.URLError, OSError) as exc:
             raise ApiError(0, f"cannot reach the TenantHub API at {self.url}: {exc}") from None
 

@@ -1,0 +1,28 @@
+"""TenantHub in JupyterLab: the tenant's datasets and notebook jobs.
+
+The server extension answers the frontend under ``<base_url>/tenanthub/`` and calls
+the platform API as the server's user, with the server's own token (the notebook
+SDK's :class:`tenanthub.api.Platform`); the frontend is a prebuilt labextension.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyterlab-tenanthub"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "jupyterlab_tenanthub"}]
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    from jupyterlab_tenanthub.handlers import setup_handlers
+
+    setup_handlers(server_app.web_app)
+    server_app.log.info("jupyterlab_tenanthub: handlers under %stenanthub/",
+                        server_app.web_app.settings.get("base_url", "/"))  # fmt: skip
