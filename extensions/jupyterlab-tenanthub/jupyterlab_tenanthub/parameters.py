@@ -21,6 +21,8 @@ def notebook_parameters(notebook: dict[str, Any], kernel: str | None = None) -> 
     from papermill.inspection import _infer_parameters
 
     nb = nbformat.from_dict(notebook)  # type: ignore[no-untyped-call]
+    for cell in nb.cells:  # what papermill's load_notebook_node does before inspecting
+        cell.metadata.setdefault("tags", [])
     found_kernel = kernel or nb.metadata.get("kernelspec", {}).get("name")
     try:
         found = _infer_parameters(nb, name=kernel)
