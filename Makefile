@@ -64,7 +64,8 @@ CONSOLE_VENDOR := hub/service/console/static/vendor
 install: $(VENV)/.installed $(CACHE)/npm/node_modules/.bin/configurable-http-proxy \
   $(CONSOLE_VENDOR)/chart.umd.min.js $(CACHE)/helm/bin/helm
 
-$(VENV)/.installed: pyproject.toml images/sdk/pyproject.toml
+$(VENV)/.installed: pyproject.toml images/sdk/pyproject.toml \
+  extensions/jupyterlab-tenanthub/pyproject.toml extensions/jupyterlab-tenanthub/package.json
 	scripts/install-python.sh $(PYTHON) $(VENV)
 	touch $@
 

@@ -197,6 +197,17 @@ ca_src="${TENANTHUB_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt}"
 [[ -r "$ca_src" ]] || die "no CA bundle at $ca_src (set TENANTHUB_BUILD_CA)"
 cmp -s "$ca_src" "$context/build-ca.crt" 2>/dev/null || install -m 0644 "$ca_src" "$context/build-ca.crt"
 
+# The JupyterLab extension (base installs it; the other notebook images are FROM base):
+# its wheel is built here with npm, once per change of its sources (cached by the script),
+# and put in the context as extension-dist/.
+for profile in "${order[@]}"; do
+  [[ "$profile" == base ]] || continue
+  step_start="$(now)"
+  VENV="$venv" TENANTHUB_CACHE="$cache" "$root/scripts/build-extension.sh" \
+    "$context/extension-dist" >/dev/null || die "building the JupyterLab extension failed"
+  log "JupyterLab extension wheel in $context/extension-dist ($(elapsed "$step_start") s)"
+done
+
 for profile in "${order[@]}"; do
   step_start="$(now)"
   if [[ "$profile" == base || "$profile" == hub ]]; then

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import shlex
 import subprocess
@@ -233,6 +234,25 @@ def test_image_has_the_current_notebook_sdk(built, profile: str) -> None:
     assert result.stdout.strip() == hashlib.sha256(sdk.read_bytes()).hexdigest(), (
         f"{image(profile)} has another notebook SDK than images/sdk: run `make images`"
     )
+
+
+@pytest.mark.parametrize("profile", BUILT)
+def test_image_has_the_current_jupyterlab_extension_enabled(built, profile: str) -> None:
+    """jupyterlab-tenanthub is in every image: its server extension and its prebuilt
+    labextension are enabled, and they are this checkout's."""
+    handlers = ROOT / "extensions" / "jupyterlab-tenanthub" / "jupyterlab_tenanthub" / "handlers.py"
+    script = (
+        "python -c 'import hashlib, jupyterlab_tenanthub.handlers as h; "
+        'print(hashlib.sha256(open(h.__file__, "rb").read()).hexdigest())\' && '
+        "jupyter server extension list 2>&1 && jupyter labextension list 2>&1"
+    )
+    out = re.sub(r"\x1b\[[0-9;]*m", "", run(profile, "bash", "-c", script).stdout)
+    assert out.split("\n")[0] == hashlib.sha256(handlers.read_bytes()).hexdigest(), (
+        f"{image(profile)} has another JupyterLab extension than extensions/: run `make images`"
+    )
+    assert re.search(r"jupyterlab_tenanthub enabled", out), out
+    lab = r"jupyterlab-tenanthub v\S+ enabled OK \(python, jupyterlab_tenanthub\)"
+    assert re.search(lab, out), out
 
 
 @pytest.mark.parametrize("profile", BUILT)
