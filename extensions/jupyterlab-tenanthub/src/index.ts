@@ -3,11 +3,16 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { Clipboard, Notification } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { Clipboard, Notification, ToolbarButton } from '@jupyterlab/apputils';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { INotebookModel, INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
+import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
 import { DatasetsPanel } from './datasets';
+import { JobsPanel } from './jobs';
+import { runAsJob } from './runjob';
 
 const databaseSvg =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">' +
@@ -19,22 +24,50 @@ const databaseSvg =
 
 export const databaseIcon = new LabIcon({ name: 'tenanthub:database', svgstr: databaseSvg });
 
+const jobsSvg =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">' +
+  '<g class="jp-icon3" fill="#616161"><path d="M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 ' +
+  '18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.25 3.15.75-1.23-4.5-2.67V7z"/></g></svg>';
+
+export const jobsIcon = new LabIcon({ name: 'tenanthub:jobs', svgstr: jobsSvg });
+
 export namespace CommandIDs {
   export const insertDataset = 'tenanthub:insert-dataset-cell';
   export const copyDataset = 'tenanthub:copy-dataset-code';
   export const openDatasets = 'tenanthub:open-datasets';
+  export const runAsJob = 'tenanthub:run-as-job';
+  export const openJobs = 'tenanthub:open-jobs';
+}
+
+/** The notebook toolbar's "Run as job" button. */
+class RunAsJobButton implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
+  constructor(private app: JupyterFrontEnd) {}
+
+  createNew(panel: NotebookPanel): IDisposable {
+    const button = new ToolbarButton({
+      icon: jobsIcon,
+      label: 'Run as job',
+      tooltip: 'Run this notebook as a TenantHub job (now or on a schedule)',
+      onClick: () => {
+        void this.app.commands.execute(CommandIDs.runAsJob, { path: panel.context.path });
+      }
+    });
+    panel.toolbar.insertItem(10, 'tenanthubRunAsJob', button);
+    return new DisposableDelegate(() => button.dispose());
+  }
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyterlab-tenanthub:plugin',
-  description: "TenantHub: the tenant's datasets in JupyterLab",
+  description: "TenantHub: the tenant's datasets and notebook jobs in JupyterLab",
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer],
+  optional: [ILayoutRestorer, IFileBrowserFactory],
   activate: (
     app: JupyterFrontEnd,
     notebooks: INotebookTracker,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    browsers: IFileBrowserFactory | null
   ) => {
     const insertCell = (code: string): void => {
       const panel = notebooks.currentWidget;
@@ -61,6 +94,57 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(panel, 'tenanthub-datasets');
     }
     void panel.refresh();
+
+    const jobs = new JobsPanel(path => {
+      void app.commands.execute('docmanager:open', { path });
+    });
+    jobs.title.icon = jobsIcon;
+    app.shell.add(jobs, 'left', { rank: 610 });
+    if (restorer) {
+      restorer.add(jobs, 'tenanthub-jobs');
+    }
+    jobs.start();
+
+    /** The notebook to run: the command's path, else the file browser's selection, else
+     * the active notebook. */
+    const notebookPath = (args: { path?: unknown }): string | null => {
+      if (typeof args.path === 'string' && args.path) {
+        return args.path;
+      }
+      const selected = browsers?.tracker.currentWidget?.selectedItems().next();
+      if (selected && !selected.done && selected.value.type === 'notebook') {
+        return selected.value.path;
+      }
+      return notebooks.currentWidget?.context.path ?? null;
+    };
+    app.commands.addCommand(CommandIDs.runAsJob, {
+      label: 'Run as Job…',
+      caption: 'Run the notebook as a TenantHub job, now or on a schedule',
+      icon: jobsIcon,
+      execute: async args => {
+        const path = notebookPath(args as { path?: unknown });
+        if (!path) {
+          Notification.warning('Select or open a notebook to run as a job.');
+          return;
+        }
+        const submitted = await runAsJob(path);
+        if (submitted) {
+          jobs.watch(submitted.run);
+          app.shell.activateById(jobs.id);
+        }
+      }
+    });
+    app.commands.addCommand(CommandIDs.openJobs, {
+      label: 'Jobs',
+      caption: 'Your TenantHub job runs and schedules',
+      execute: () => app.shell.activateById(jobs.id)
+    });
+    app.docRegistry.addWidgetExtension('Notebook', new RunAsJobButton(app));
+    app.contextMenu.addItem({
+      command: CommandIDs.runAsJob,
+      selector: '.jp-DirListing-item[data-file-type="notebook"]',
+      rank: 10
+    });
 
     app.commands.addCommand(CommandIDs.openDatasets, {
       label: 'Datasets',
