@@ -130,3 +130,20 @@ def describe(pod: Any) -> str:
             states.append(f"{status.name}: running")
     conditions = [f"{c.type}={c.status} {c.reason or ''}" for c in pod.status.conditions or []]
     return f"phase {pod.status.phase}; {'; '.join(states) or 'no containers'}; {conditions}"
+
+
+def wait_while_terminating(core: client.CoreV1Api, namespace: str, timeout: float = 90) -> None:
+    """Cluster-wide namespaces (``tenanthub-system``) are shared by test modules: one that
+    another module (the chart's uninstall) is deleting takes no new objects until gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = core.read_namespace(namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        if found.metadata.deletion_timestamp is None:
+            return
+        time.sleep(1)
+    raise AssertionError(f"namespace {namespace} still terminating after {timeout} s")

@@ -43,7 +43,14 @@ from hub.config.loader import load_config
 from tests.integration.conftest import hub_factory  # noqa: F401 - fixture
 from tests.integration.hubrunner import Browser, free_port
 from tests.integration.test_checkpoint_daemon import registry_has
-from tests.k8s import NODE, PAUSE_IMAGE, TEST_LABELS, restricted_pod, wait_for_pod_phase
+from tests.k8s import (
+    NODE,
+    PAUSE_IMAGE,
+    TEST_LABELS,
+    restricted_pod,
+    wait_for_pod_phase,
+    wait_while_terminating,
+)
 from tests.k8s.test_hub_k8s import host_volume, k8s_config, pods_of
 from tests.services.registry import RegistryServer
 
@@ -74,6 +81,7 @@ def checkpointer_kubeconfig(
         daemonset.DaemonSetSettings(image=PAUSE_IMAGE, hub_url="http://127.0.0.1:8000/")
     )
     ns["metadata"]["labels"].update(TEST_LABELS)
+    wait_while_terminating(core, daemonset.NAMESPACE)  # e.g. the chart test's uninstall
     _apply(lambda: core.create_namespace(ns), lambda: core.patch_namespace(daemonset.NAMESPACE, ns))
     _apply(lambda: core.create_namespaced_service_account(daemonset.NAMESPACE, account))
     _apply(
