@@ -278,7 +278,9 @@ def test_two_schedulers_on_one_database_fire_and_start_each_run_once_within_the_
     assert Counter(Counter((r.job_id, r.slot) for r in runs).values()) == {1: 48}  # 12 x 4
     starts = runner.starts()
     assert len(starts) == len(set(starts))  # no run started twice
-    assert {r.instance for r in runs if r.instance} == {"instance-0", "instance-1"}
+    # which instance claims which run is up to the race (one may win every claim): each run
+    # is claimed by one of the two, never by both, and the quota held throughout
+    assert {r.instance for r in runs if r.instance} <= {"instance-0", "instance-1"}
     assert max(active_seen) <= 2
 
 
