@@ -80,6 +80,23 @@ def wait_until_gone(core_v1: client.CoreV1Api, namespace: str, timeout: float = 
     pytest.fail(f"namespace {namespace} still exists after {timeout} s")
 
 
+def drop_unmanaged_checkpointer_rbac(rbac_v1: client.RbacAuthorizationV1Api) -> None:
+    """The checkpointer's tests apply its ClusterRole and binding without helm; helm will not
+    adopt them (no release annotations), so a cluster kept up between runs needs them gone."""
+    for read, delete in (
+        (rbac_v1.read_cluster_role, rbac_v1.delete_cluster_role),
+        (rbac_v1.read_cluster_role_binding, rbac_v1.delete_cluster_role_binding),
+    ):
+        try:
+            found = read("tenanthub-checkpointer")
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise
+        if "meta.helm.sh/release-name" not in (found.metadata.annotations or {}):
+            delete("tenanthub-checkpointer")
+
+
 def checksum(apps: client.AppsV1Api, namespace: str, name: str) -> str:
     hub = apps.read_namespaced_deployment(name, namespace)
     return str(hub.spec.template.metadata.annotations["checksum/config"])
@@ -99,6 +116,7 @@ def test_install_upgrade_uninstall(
     apps = client.AppsV1Api(kube_api)
     pv_name = f"tht-{release}-data"
     wait_until_gone(core_v1, "tenanthub-system")
+    drop_unmanaged_checkpointer_rbac(rbac_v1)
     try:
         run(kubeconfig, HELM, "install", release, str(CHART), "-n", namespace,
             "-f", str(values(tmp_path, "4")))  # fmt: skip
