@@ -15,7 +15,7 @@ Deleting marks the record; the checkpointer removes the image and its tag.
 
 from __future__ import annotations
 
-from hub.service.api.framework import ApiError, Call, Page, QueryParam, Route
+from hub.service.api.framework import ApiError, Call, Page, QueryParam, Route, path_id
 from hub.service.api.models import CheckpointIn, CheckpointOut, CheckpointStep, CheckpointStepped
 from hub.service.policy import Permission
 from hub.tenancy.checkpoint_store import (
@@ -56,10 +56,7 @@ def store_of(call: Call) -> CheckpointStore:
 
 
 def checkpoint_id(call: Call) -> int:
-    raw = call.path["checkpoint"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, f"No checkpoint {raw!r}: checkpoint ids are whole numbers.")
-    return int(raw)
+    return path_id(call, "checkpoint")
 
 
 def has_control(value: str) -> bool:

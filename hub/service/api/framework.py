@@ -157,6 +157,15 @@ class Route:
         return _PARAM.sub(lambda m: f"(?P<{m[1]}>{PARAM_PATTERNS[m[1]]})", self.path)
 
 
+def path_id(call: Call, name: str) -> int:
+    """A numeric id of the path (a checkpoint, job or run): anything else is that object's
+    404, in JSON, as for an id that does not exist. 18 digits at most: a 64-bit integer."""
+    raw = call.path[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, f"No {name} {raw!r}: {name} ids are whole numbers.")
+    return int(raw)
+
+
 def paging_from(query: Mapping[str, str]) -> Paging:
     """``limit``/``offset`` from the query, refused (not clamped) when out of range."""
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from hub.service.api.framework import ApiError, Call, Page, QueryParam, Route
+from hub.service.api.framework import ApiError, Call, Page, QueryParam, Route, path_id
 from hub.service.jobs.model import JobInvalid, JobSpec, RunState, check_parameters
 from hub.service.jobs.store import IllegalTransition, Job, JobNotFound, JobStore, Run, RunNotFound
 from hub.service.jobs.submit import notebook_file, parse_spec
@@ -106,14 +106,11 @@ def _iso(value: Any) -> str | None:
 
 
 def job_out(job: Job) -> JobOut:
-    schedule = (
-        {"cron": job.cron, "timezone": job.timezone, "missed": job.missed} if job.cron else None
-    )
     return JobOut(
         id=job.id, tenant=job.tenant, owner=job.owner, name=job.name, kind=job.kind,
         notebook=job.notebook, parameters=job.parameters, profile=job.profile,
         kernel=job.kernel, timeout=job.timeout, priority=job.priority, retries=job.retries,
-        schedule=schedule, next_run_at=_iso(job.next_fire_at),
+        schedule=job.schedule, next_run_at=_iso(job.next_fire_at),
         created_at=job.created_at.isoformat(), cancelled_at=_iso(job.cancelled_at),
         cancelled_by=job.cancelled_by,
     )  # fmt: skip
@@ -135,13 +132,6 @@ def store_of(call: Call) -> JobStore:
     return store
 
 
-def number(call: Call, name: str) -> int:
-    raw = call.path[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, f"No {name} {raw!r}: {name} ids are whole numbers.")
-    return int(raw)
-
-
 def sees_all(call: Call) -> bool:
     """Tenant admins and platform admins see every member's jobs."""
     return call.actor.platform_admin or call.actor.role_in(call.tenant) == "admin"
@@ -152,7 +142,7 @@ def visible(call: Call, tenant: str, owner: str) -> bool:
 
 
 async def the_job(call: Call) -> Job:
-    wanted = number(call, "job")
+    wanted = path_id(call, "job")
     job = await call.service.platform.read(store_of(call).get_job, wanted)
     if job is None or not visible(call, job.tenant, job.owner):
         raise ApiError(404, f"No job {wanted} of yours in tenant {call.tenant!r}.")
@@ -160,7 +150,7 @@ async def the_job(call: Call) -> Job:
 
 
 async def the_run(call: Call) -> Run:
-    wanted = number(call, "run")
+    wanted = path_id(call, "run")
     run = await call.service.platform.read(store_of(call).get_run, wanted)
     if run is None or not visible(call, run.tenant, run.owner):
         raise ApiError(404, f"No run {wanted} of yours in tenant {call.tenant!r}.")

@@ -99,13 +99,16 @@ class Job:
     cancelled_by: str | None
 
     @property
+    def schedule(self) -> dict[str, Any] | None:
+        """cron, timezone and missed-slot policy as submitted; None: a one-off job."""
+        if not self.cron:
+            return None
+        return {"cron": self.cron, "timezone": self.timezone, "missed": self.missed}
+
+    @property
     def spec(self) -> JobSpec:
         """The job as submitted (what a runner is given)."""
-        schedule = (
-            {"cron": self.cron, "timezone": self.timezone, "missed": self.missed}
-            if self.cron
-            else None
-        )
+        schedule = self.schedule
         return JobSpec.model_validate(
             {
                 "name": self.name, "kind": self.kind, "notebook": self.notebook,
