@@ -14,6 +14,7 @@ import pytest
 
 from tests.services.postgres import PostgresServer, PostgresUnavailable, start_postgres
 from tests.services.registry import RegistryServer, RegistryUnavailable, start_registry
+from tests.services.s3 import S3Server, S3Unavailable, start_s3
 
 STRICT = os.environ.get("TENANTHUB_STRICT_SKIPS") == "1"
 
@@ -75,3 +76,18 @@ def make_db_url(request: pytest.FixtureRequest, tmp_path) -> Callable[[str], str
         return server.create_database(f"th_test_{os.getpid()}_{next(_counter)}")
 
     return make
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """A moto S3 server on loopback for one test module (signatures and IAM enforced; see
+    tests/services/s3.py). A module that needs its own data defines its own ``s3``."""
+    try:
+        server = start_s3()
+    except S3Unavailable as exc:
+        need(str(exc))
+        raise  # unreachable: need() raises
+    try:
+        yield server
+    finally:
+        server.stop()

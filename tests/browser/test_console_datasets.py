@@ -22,29 +22,14 @@ from spawner.plan import local_paths
 from tests.browser.conftest import start_hub
 from tests.browser.console import console_url, sign_in
 from tests.browser.test_console import DOCS
-from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG
 from tests.integration.hubrunner import RunningHub
-from tests.services.s3 import S3Server, S3Unavailable, start_s3
 
 pytestmark = pytest.mark.integration
 
 CONFIG: dict[str, Any] = {**BASE_CONFIG, "backend": {"kind": "local"}}
 WRONG_SECRET = "wrong-secret-key-typed-in-the-console-42"
 SQL_PASSWORD = "sql-password-typed-in-the-console-7"
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except S3Unavailable as exc:
-        need(str(exc))
-        raise
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

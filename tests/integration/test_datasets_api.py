@@ -27,7 +27,7 @@ from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG, PASSWORDS, PROXY_MISSING
 from tests.integration.hubrunner import Browser, RunningHub, write_hub
 from tests.services.postgres import PostgresServer
-from tests.services.s3 import S3Server, S3Unavailable, start_s3
+from tests.services.s3 import S3Server
 
 pytestmark = pytest.mark.integration
 
@@ -56,19 +56,6 @@ class Platform:
     @property
     def shared(self) -> Path:
         return local_paths(self.hub.data_dir, "vision", "-").shared
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    try:
-        server = start_s3()
-    except S3Unavailable as exc:
-        need(str(exc))
-        raise
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
