@@ -3,6 +3,9 @@
 tenanthub config validate FILE   every problem with its key path; exit 1 if any
 tenanthub config schema          the JSON Schema of tenanthub.yaml
 tenanthub db upgrade FILE        migrate the platform tables and seed tenants
+tenanthub db current FILE        the database's schema revision and this code's newest
+tenanthub backup [--config FILE] -o ARCHIVE      DB + config + datasets key file, one tar.gz
+tenanthub restore ARCHIVE [--config FILE] [--force] [--config-out P] [--keys-out P]
 tenanthub run FILE               validate, then start JupyterHub with this config
 tenanthub demo [DIR]             prepare the demo folder, print logins, run it
 tenanthub k8s manifests --config FILE [--tenant T [--user U --profile P]]
@@ -67,14 +70,123 @@ def _validate(path: str) -> int:
 
 def _db_upgrade(path: str) -> int:
     from hub.app.context import get_context
+    from hub.tenancy.db import SchemaTooNew
+
+    try:
+        context = get_context(path)
+        context.prepare_database()
+    except (ConfigError, SchemaTooNew) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"platform database at head: {context.engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def _db_current(path: str) -> int:
+    """The database's schema revision next to this code's newest; exit 1 if it is newer."""
+    from hub.app.context import get_context
+    from hub.tenancy import db
 
     try:
         context = get_context(path)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 1
-    context.prepare_database()
-    print(f"platform database at head: {context.engine.url.render_as_string(hide_password=True)}")
+    revision = db.current_revision(context.engine)
+    head = db.head_revision()
+    if revision is None:
+        print(f"none (no TenantHub tables yet; this code's head is {head})")
+    elif revision == head:
+        print(f"{revision} (head)")
+    elif revision in db.known_revisions():
+        print(f"{revision} (this code's head is {head}: `tenanthub db upgrade` migrates)")
+    else:
+        print(f"{revision} (unknown to this code, whose head is {head}: a newer TenantHub)")
+        return 1
+    return 0
+
+
+def _config_from(given: str | None) -> str | None:
+    path = given or os.environ.get("TENANTHUB_CONFIG")
+    if not path:
+        print("error: give --config FILE (or set TENANTHUB_CONFIG)", file=sys.stderr)
+    return path
+
+
+def _backup(given: str | None, out: str) -> int:
+    from hub.app.context import get_context
+    from hub.backup import BackupError, backup
+
+    path = _config_from(given)
+    if path is None:
+        return 1
+    try:
+        context = get_context(path)
+        assert context.config_path is not None
+        done = backup(
+            context.engine, context.config, context.config_path, context.data_dir, Path(out)
+        )
+    except (ConfigError, BackupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    manifest = done.manifest
+    print(
+        f"{done.path}: {manifest['db_kind']} database at schema revision "
+        f"{manifest['schema_revision']}, members {', '.join(manifest['members'])}"
+    )
+    if "datasets.keys" in manifest["members"]:
+        print("the archive holds the datasets key (it decrypts stored credentials): keep it safe")
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _restore(
+    archive: str, given: str | None, force: bool, config_out: str | None, keys_out: str | None
+) -> int:
+    from hub.app.context import get_context
+    from hub.backup import BackupError, restore
+    from hub.service.datasets.secrets import GENERATED_KEY_FILE
+    from hub.tenancy.db import SchemaTooNew
+
+    path = _config_from(given)
+    if path is None:
+        return 1
+    try:
+        context = get_context(path)
+        settings = context.config.datasets
+        keys_target = Path(keys_out or settings.key_file or context.data_dir / GENERATED_KEY_FILE)
+        context.data_dir.mkdir(parents=True, exist_ok=True)
+        done = restore(
+            Path(archive),
+            context.engine,
+            keys_target,
+            Path(config_out) if config_out else None,
+            force=force,
+        )
+    except (ConfigError, BackupError, SchemaTooNew) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    manifest = done.manifest
+    print(
+        f"restored the {manifest['db_kind']} database of {manifest['created_at']} (schema "
+        f"{manifest['schema_revision']}, TenantHub {manifest['tenanthub_version']}) into "
+        f"{context.engine.url.render_as_string(hide_password=True)}, now at head"
+    )
+    if done.keys_written:
+        print(f"datasets key file: {done.keys_written} (0600)")
+        if (settings.keys or os.environ.get("TENANTHUB_DATASETS_KEYS")) and not keys_out:
+            print(
+                "warning: this config takes its datasets keys from datasets.keys or the "
+                "environment, so the platform does not read that file: add its keys there",
+                file=sys.stderr,
+            )
+    if done.config_written:
+        print(f"config: {done.config_written} (0600)")
+    else:
+        print(f"the archive's config ({archive}: tenanthub.yaml) was not written (--config-out)")
+    for note in done.notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -100,6 +212,15 @@ def _run(path: str, extra: Sequence[str]) -> int:
     """Validate first (nothing starts on a bad config), then exec the hub."""
     config = _load_checked(path)
     if config is None:
+        return 1
+    from hub.app.context import get_context
+    from hub.tenancy.db import SchemaTooNew, check_not_newer
+
+    try:
+        config.hub.data_dir.mkdir(parents=True, exist_ok=True)
+        check_not_newer(get_context(path).engine)
+    except SchemaTooNew as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     return _exec_hub(path, config, extra)
 
@@ -334,11 +455,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub = db_cmd.add_subparsers(dest="action", required=True)
     upgrade = db_sub.add_parser("upgrade", help="migrate to the newest schema and seed tenants")
     upgrade.add_argument("file")
+    current = db_sub.add_parser("current", help="the database's schema revision")
+    current.add_argument("file")
     rekey = db_sub.add_parser(
         "rekey-datasets",
         help="re-encrypt the data sources' credentials with the first datasets key (rotation)",
     )
     rekey.add_argument("file")
+    backup_cmd = sub.add_parser(
+        "backup", help="the platform DB, config and datasets key file in one tar.gz (0600)"
+    )
+    backup_cmd.add_argument("--config", metavar="FILE", help="tenanthub.yaml ($TENANTHUB_CONFIG)")
+    backup_cmd.add_argument("-o", "--output", required=True, metavar="ARCHIVE")
+    restore_cmd = sub.add_parser(
+        "restore", help="bring an empty platform DB back from a backup archive"
+    )
+    restore_cmd.add_argument("archive")
+    restore_cmd.add_argument(
+        "--config", metavar="FILE", help="the target's tenanthub.yaml ($TENANTHUB_CONFIG)"
+    )
+    restore_cmd.add_argument(
+        "--force", action="store_true", help="replace a database that has data, and files"
+    )
+    restore_cmd.add_argument(
+        "--config-out", metavar="PATH", help="also write the archive's config here"
+    )
+    restore_cmd.add_argument(
+        "--keys-out",
+        metavar="PATH",
+        help="write the datasets key file here (default: where the target platform reads it)",
+    )
     run = sub.add_parser("run", help="start the platform (JupyterHub) with a config file")
     run.add_argument("file")
     run.add_argument("jupyterhub_args", nargs=argparse.REMAINDER)
@@ -394,6 +540,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "db" and args.action == "rekey-datasets":
         return _rekey_datasets(args.file)
+    if args.command == "db" and args.action == "current":
+        return _db_current(args.file)
+    if args.command == "backup":
+        return _backup(args.config, args.output)
+    if args.command == "restore":
+        return _restore(args.archive, args.config, args.force, args.config_out, args.keys_out)
     if args.command == "db":
         return _db_upgrade(args.file)
     if args.command == "run":

@@ -27,12 +27,15 @@ from hub.service.jobs.backend import job_backend
 from hub.service.jobs.scheduler import Scheduler
 from hub.service.lifecycle import stop_when_parent_exits
 from hub.service.sampler import UsageSampler
+from hub.tenancy import db
 
 log = logging.getLogger("tenanthub.service")
 
 
 async def serve() -> None:
     platform = get_context(config_path_from_env())
+    # the hub migrates at its start; a database a newer TenantHub migrated stops us here
+    await platform.run(db.check_not_newer, platform.engine)
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/tenanthub/")
     secret = secret_file(platform.data_dir / "secrets" / "tenanthub-service-cookie-secret")
@@ -76,7 +79,11 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="[%(levelname)1.1s %(asctime)s tenanthub-service] %(message)s"
     )
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except db.SchemaTooNew as exc:
+        log.error("cannot start: %s", exc)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -62,14 +62,48 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> list[str]:
+    """Every schema revision this code has a migration for, oldest first."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer TenantHub than this one: nothing may start on it."""
+
+    def __init__(self, revision: str, head: str) -> None:
+        from hub import __version__
+
+        super().__init__(
+            f"the platform database is at schema revision {revision!r}, which TenantHub "
+            f"{__version__} does not know (its newest revision is {head!r}): a newer TenantHub "
+            "upgraded this database. Run that version (or newer), or restore a backup made "
+            "before that upgrade; this version refuses to start so it cannot damage the data."
+        )
+        self.revision = revision
+        self.head = head
+
+
+def check_not_newer(engine: Engine) -> str | None:
+    """The database's revision (None: empty); SchemaTooNew when this code does not know it."""
+    revision = current_revision(engine)
+    if revision is not None and revision not in known_revisions():
+        raise SchemaTooNew(revision, head_revision())
+    return revision
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the platform tables to ``revision`` (idempotent)."""
+    """Bring the platform tables to ``revision`` (idempotent).
+
+    Refused with SchemaTooNew, nothing changed, on a database a newer version migrated.
+    """
+    check_not_newer(engine)
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
