@@ -6,6 +6,7 @@ tenanthub job submit TENANT NOTEBOOK [-p NAME VALUE ...] [--profile P] [--cron E
 tenanthub job list TENANT [--schedules] [--state S] [--owner USER]
 tenanthub job logs TENANT RUN [--tail BYTES] [--follow]
 tenanthub job cancel TENANT RUN | --job JOB
+tenanthub job pause|resume TENANT JOB
 
 NOTEBOOK is relative to your home (``analysis/report.ipynb``) or to the tenant's
 shared folder (``shared/report.ipynb``). ``-p`` values are read as papermill reads
@@ -86,7 +87,7 @@ def job_rows(jobs: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]
     for j in jobs:
         schedule = j.get("schedule") or {}
         when = f"{schedule['cron']} ({schedule['timezone']})" if schedule else "once"
-        status = "cancelled" if j.get("cancelled_at") else "active"
+        status = "cancelled" if j.get("cancelled_at") else "paused" if j.get("paused") else "active"
         rows.append([j["id"], j["name"], j["owner"], j["notebook"], when,
                      short_time(j.get("next_run_at")), status])  # fmt: skip
     return headers, rows
@@ -164,7 +165,19 @@ def make_commands(show: Show) -> dict[str, Callable[[ApiClient, argparse.Namespa
                   file=out)  # fmt: skip
         return run
 
-    return {"submit": submit, "list": listing, "logs": logs, "cancel": cancel}
+    def pause(api: ApiClient, args: argparse.Namespace, out: TextIO) -> Any:
+        paused = args.action == "pause"
+        path = api_path("tenants", args.tenant, "jobs", str(args.job))
+        job = api.request("PATCH", path, body={"paused": paused})
+        if not args.json:
+            if job["paused"]:
+                print(f"job {job['id']} paused: no run fires until it is resumed", file=out)
+            else:
+                print(f"job {job['id']} resumed: next run {short_time(job['next_run_at'])} "
+                      "(the slots missed while paused do not run)", file=out)  # fmt: skip
+        return job
+
+    return {"submit": submit, "list": listing, "logs": logs, "cancel": cancel, "pause": pause}
 
 
 def new_part(before: str, now: str) -> str:
@@ -192,7 +205,9 @@ def wait_for(api: ApiClient, tenant: str, run_id: int, err: TextIO) -> dict[str,
 
 def add_job_commands(sub: Any, leaf: Callable[..., argparse.ArgumentParser], show: Show) -> None:
     commands = make_commands(show)
-    job = sub.add_parser("job", help="notebook jobs: submit, list, logs, cancel (platform API)")
+    job = sub.add_parser(
+        "job", help="notebook jobs: submit, list, logs, cancel, pause, resume (platform API)"
+    )
     job_sub = job.add_subparsers(dest="action", required=True)
 
     submit = leaf(job_sub, "submit", commands["submit"], "run a notebook now or on a schedule")
@@ -229,3 +244,11 @@ def add_job_commands(sub: Any, leaf: Callable[..., argparse.ArgumentParser], sho
     cancel.add_argument("tenant")
     cancel.add_argument("run", type=int, nargs="?")
     cancel.add_argument("--job", type=int, help="cancel the job: its schedule and runs")
+
+    for action, text in (
+        ("pause", "pause a job's schedule: no run fires until resumed"),
+        ("resume", "resume a paused schedule from its next slot after now"),
+    ):
+        toggle = leaf(job_sub, action, commands["pause"], text)
+        toggle.add_argument("tenant")
+        toggle.add_argument("job", type=int)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -191,7 +192,9 @@ class JobRow(Base):
     Keyed by tenant and owner *names*, like checkpoints: a job belongs to a user who
     lives in JupyterHub's tables. A scheduled job carries its cron state: the scheduler
     fires the slots in ``(fired_until, now]`` and sets ``next_fire_at`` to the next one,
-    so finding the due jobs reads one index. ``cancelled_at`` stops its schedule.
+    so finding the due jobs reads one index. ``cancelled_at`` stops its schedule for good;
+    ``paused`` stops it until resumed (no ``next_fire_at`` while paused; a resumed job's
+    window starts at the resume, so the slots of the pause never fire).
     """
 
     __tablename__ = "th_jobs"
@@ -219,6 +222,9 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     cancelled_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    paused: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
 
 class JobRunRow(Base):

@@ -138,6 +138,8 @@ TABLE: dict[tuple[str, str], Row] = {
     # no such job or run: an allowed call is a 404 about it
     ("GET", "/tenants/{tenant}/jobs/{job}"): Row(MEMBERS_OF_A),
     ("DELETE", "/tenants/{tenant}/jobs/{job}"): Row(MEMBERS_OF_A),
+    # no such job: an allowed call is a 404 about it (pausing: the owner and admins, as cancel)
+    ("PATCH", "/tenants/{tenant}/jobs/{job}"): Row(MEMBERS_OF_A, body={"paused": True}),
     ("POST", "/tenants/{tenant}/jobs/{job}/runs"): Row(MEMBERS_OF_A),
     ("GET", "/tenants/{tenant}/jobs/{job}/runs"): Row(MEMBERS_OF_A),
     ("GET", "/tenants/{tenant}/runs"): Row(MEMBERS_OF_A),

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from hub.service.api.framework import ApiError, Call, Page, QueryParam, Route, path_id
+from hub.service.api.framework import ApiError, ApiModel, Call, Page, QueryParam, Route, path_id
 from hub.service.jobs.model import JobInvalid, JobSpec, RunState, check_parameters
 from hub.service.jobs.store import IllegalTransition, Job, JobNotFound, JobStore, Run, RunNotFound
 from hub.service.jobs.submit import notebook_file, parse_spec
@@ -38,6 +38,15 @@ class JobIn(JobSpec):
     tenant: str = Field("", description="The tenant of the path (may be omitted).")
     profile: str = Field(
         "", description="A profile offered in the tenant; empty: the tenant's default."
+    )
+
+
+class JobPatch(ApiModel):
+    """A change to a scheduled job: pause or resume its schedule."""
+
+    paused: StrictBool = Field(
+        description="true: no slot fires until resumed; false: fire again from the next slot "
+        "after now (the slots that passed while paused are not fired)"
     )
 
 
@@ -61,6 +70,7 @@ class JobOut(BaseModel):
     created_at: str
     cancelled_at: str | None = None
     cancelled_by: str | None = None
+    paused: bool = Field(False, description="A scheduled job whose schedule is paused")
 
 
 class RunOut(BaseModel):
@@ -112,7 +122,7 @@ def job_out(job: Job) -> JobOut:
         kernel=job.kernel, timeout=job.timeout, priority=job.priority, retries=job.retries,
         schedule=job.schedule, next_run_at=_iso(job.next_fire_at),
         created_at=job.created_at.isoformat(), cancelled_at=_iso(job.cancelled_at),
-        cancelled_by=job.cancelled_by,
+        cancelled_by=job.cancelled_by, paused=job.paused,
     )  # fmt: skip
 
 
@@ -374,6 +384,27 @@ async def cancel_job(call: Call) -> JobOut:
     return job_out(done)
 
 
+async def patch_job(call: Call) -> JobOut:
+    """Pause or resume the job's schedule (its owner, the tenant's admins)."""
+    body: JobPatch = call.body
+    job = await the_job(call)
+    platform = call.service.platform
+    try:
+        done = await platform.run(store_of(call).set_paused, job.id, body.paused)
+    except JobNotFound:
+        raise ApiError(404, f"No job {job.id} of yours in tenant {call.tenant!r}.") from None
+    except IllegalTransition as exc:
+        verb = "paused" if body.paused else "resumed"
+        raise ApiError(409, f"Job {job.id} is not {verb}: {exc}.") from None
+    if done.paused != job.paused:
+        await platform.run(
+            platform.store.audit, call.actor.name,
+            "job.pause" if done.paused else "job.resume", call.tenant,
+            {"job": job.id, "owner": job.owner},
+        )  # fmt: skip
+    return job_out(done)
+
+
 async def cancel_run(call: Call) -> RunOut:
     run = await the_run(call)
     try:
@@ -402,6 +433,10 @@ ROUTES = [
     Route("DELETE", "/tenants/{tenant}/jobs/{job}", Permission.JOBS_CANCEL, cancel_job,
           "Cancel a job: its schedule stops, its queued and running runs are cancelled "
           "(runs and outputs are kept)", response=JobOut),
+    Route("PATCH", "/tenants/{tenant}/jobs/{job}", Permission.JOBS_CANCEL, patch_job,
+          "Pause or resume a scheduled job: paused, no slot fires; resumed, the next run is "
+          "the first slot after now (the slots missed while paused are not fired); runs "
+          "already queued or running go on", body=JobPatch, response=JobOut),
     Route("POST", "/tenants/{tenant}/jobs/{job}/runs", Permission.JOBS_SUBMIT, run_now,
           "Queue a run of the job now", response=RunOut, status=201),
     Route("GET", "/tenants/{tenant}/jobs/{job}/runs", Permission.JOBS_READ, job_runs,

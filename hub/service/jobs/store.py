@@ -97,6 +97,7 @@ class Job:
     created_at: datetime
     cancelled_at: datetime | None
     cancelled_by: str | None
+    paused: bool = False
 
     @property
     def schedule(self) -> dict[str, Any] | None:
@@ -183,7 +184,7 @@ def _job(row: Any) -> Job:
         cron=r["cron"], timezone=r["timezone"], missed=r["missed"],
         next_fire_at=_opt(r["next_fire_at"]), fired_until=_opt(r["fired_until"]),
         created_at=as_utc(r["created_at"]), cancelled_at=_opt(r["cancelled_at"]),
-        cancelled_by=r["cancelled_by"],
+        cancelled_by=r["cancelled_by"], paused=bool(r["paused"]),
     )  # fmt: skip
 
 
@@ -381,6 +382,41 @@ class JobStore:
                 self._cancel(conn, _run(run), by, now)
             return _job(conn.execute(select(_J).where(_J.c.id == job_id)).one())
 
+    def set_paused(self, job_id: int, paused: bool, now: datetime | None = None) -> Job:
+        """Pause or resume a scheduled job's cron schedule (idempotent).
+
+        Paused: no slot fires (``next_fire_at`` is cleared); runs already queued or
+        running go on. Resumed: the window starts at ``now``, so the slots that passed
+        while paused never fire (whatever the job's missed-slot policy: a pause is on
+        purpose, not an outage); the next run is the first slot after ``now``.
+        A one-off or a cancelled job: IllegalTransition with the reason.
+        """
+        now = self._now(now)
+        with self._locked() as conn:
+            row = conn.execute(select(_J).where(_J.c.id == job_id).with_for_update()).one_or_none()
+            if row is None:
+                raise JobNotFound(job_id)
+            job = _job(row)
+            if not job.cron or not job.timezone:
+                raise IllegalTransition(
+                    f"job {job.name!r} runs once, it has no schedule to pause or resume; "
+                    "cancel its run instead"
+                )
+            if job.cancelled_at is not None:
+                raise IllegalTransition(
+                    f"job {job.name!r} was cancelled; its schedule cannot be paused or "
+                    "resumed: submit it again"
+                )
+            if job.paused != paused:
+                values: dict[str, Any] = {"paused": paused}
+                if paused:
+                    values["next_fire_at"] = None
+                else:
+                    following = cron.next_slot(job.cron, job.timezone, now)
+                    values |= {"fired_until": now, "next_fire_at": following}
+                conn.execute(update(JobRow).where(_J.c.id == job_id).values(**values))
+            return _job(conn.execute(select(_J).where(_J.c.id == job_id)).one())
+
     # ------------------------------------------------------------------ the scheduler
 
     def fire_due(
@@ -396,7 +432,11 @@ class JobStore:
         with self._locked() as conn:
             due = conn.execute(
                 select(_J)
-                .where(_J.c.next_fire_at <= now, _J.c.cancelled_at.is_(None))
+                .where(
+                    _J.c.next_fire_at <= now,
+                    _J.c.cancelled_at.is_(None),
+                    _J.c.paused.is_(False),
+                )
                 .order_by(_J.c.next_fire_at, _J.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
