@@ -14,6 +14,7 @@ tenanthub k8s rbac [--namespace NS] [--service-account SA]   the hub's exact per
 tenanthub k8s delete-tenant --config FILE TENANT --confirm TENANT
                                  the Kubernetes objects of the config's tenants, as YAML
 tenanthub tenant|quota|member|usage ...   over the platform API (see hub/cli_api.py)
+tenanthub context add|use|list|remove ... named platforms for those (see hub/contexts.py)
 """
 
 from __future__ import annotations
@@ -213,15 +214,6 @@ def _run(path: str, extra: Sequence[str]) -> int:
     config = _load_checked(path)
     if config is None:
         return 1
-    from hub.app.context import get_context
-    from hub.tenancy.db import SchemaTooNew, check_not_newer
-
-    try:
-        config.hub.data_dir.mkdir(parents=True, exist_ok=True)
-        check_not_newer(get_context(path).engine)
-    except SchemaTooNew as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 1
     return _exec_hub(path, config, extra)
 
 
@@ -241,6 +233,14 @@ def _exec_hub(
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     config.hub.data_dir.mkdir(parents=True, exist_ok=True)
+    from hub.app.context import get_context
+    from hub.tenancy.db import SchemaTooNew, check_not_newer
+
+    try:  # the hub would refuse too, but later and inside JupyterHub's traceback
+        check_not_newer(get_context(path).engine)
+    except SchemaTooNew as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
     if banner:
         print(banner, flush=True)
     env = dict(os.environ, TENANTHUB_CONFIG=str(Path(path).resolve()))
@@ -532,6 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if getattr(args, "api_command", None) is not None:
         return cli_api.run(args)
+    if getattr(args, "context_command", None) is not None:
+        return cli_api.run_context(args)
 
     if args.command == "config" and args.action == "validate":
         return _validate(args.file)

@@ -10,8 +10,11 @@ tenanthub member list|add|remove TENANT [USER] [--role member|admin]
 tenanthub usage [TENANT]
 tenanthub job submit|list|logs|cancel ...          (``hub.cli_jobs``)
 
+tenanthub context add|use|list|remove ...          named platforms (``hub.contexts``)
+
 Each prints a table, or with ``--json`` the API's JSON. Where the API is and the
-token come from ``hub.api_client.load_settings`` (environment, then config file).
+token come from ``--url``/``--token-file``, ``--context NAME``, the environment, the
+current context, then the older config file (``hub.contexts.resolve`` has the order).
 Errors print the API's message and exit 1. The command does what the API allows
 the token's user, nothing more: the API checks every call.
 """
@@ -20,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from hub.api_client import ApiClient, ClientError, api_path, load_settings
+from hub import contexts
+from hub.api_client import ApiClient, ClientError, api_path
 from hub.cli_jobs import add_job_commands
 
 #: quota resources in display order: (API field, flag, column header)
@@ -282,6 +287,12 @@ def add_commands(sub: Any) -> None:
     def leaf(parent: Any, name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
         parser.add_argument("--json", action="store_true", help="print the API's JSON")
+        where = parser.add_argument_group("which platform (default: the current context)")
+        where.add_argument("--context", metavar="NAME", help="a context of `tenanthub context`")
+        where.add_argument("--url", metavar="URL", help="the hub's address (overrides)")
+        where.add_argument(
+            "--token-file", metavar="FILE", help="a file with the API token (overrides; - stdin)"
+        )
         parser.set_defaults(api_command=command)
         return parser
 
@@ -324,16 +335,106 @@ def add_commands(sub: Any) -> None:
     remove.add_argument("tenant")
     remove.add_argument("user")
 
+    add_context_commands(sub)
     usage_cmd = leaf(sub, "usage", usage, "live usage against quota (all tenants: platform admins)")
     usage_cmd.add_argument("tenant", nargs="?", help="one tenant (default: every tenant)")
     add_job_commands(sub, leaf, show)
+
+
+# ---- contexts (no API call) ------------------------------------------------------------
+
+
+def context_add(args: argparse.Namespace, out: TextIO) -> None:
+    path = contexts.contexts_path(os.environ)
+    known = contexts.load(path)
+    name = contexts.check_name(args.name)
+    if name in known.items and not args.replace:
+        raise ClientError(f"context {name!r} exists in {path}; --replace to change it")
+    url = contexts.check_url(args.url, "--url")
+    token = contexts.read_token(args.token_file, args.token_stdin, sys.stdin)
+    known.items[name] = contexts.Context(name, url, token)
+    if known.current is None or args.use:
+        known.current = name
+    contexts.save(path, known)
+    current = " (current)" if known.current == name else ""
+    print(f"context {name}{current}: {url} in {path}", file=out)
+
+
+def context_use(args: argparse.Namespace, out: TextIO) -> None:
+    path = contexts.contexts_path(os.environ)
+    known = contexts.load(path)
+    if args.name not in known.items:
+        names = ", ".join(sorted(known.items)) or "none"
+        raise ClientError(f"no context {args.name!r} in {path} (contexts: {names})")
+    known.current = args.name
+    contexts.save(path, known)
+    print(f"current context: {args.name} ({known.items[args.name].url})", file=out)
+
+
+def context_list(args: argparse.Namespace, out: TextIO) -> None:
+    known = contexts.load(contexts.contexts_path(os.environ))
+    items = [
+        {"name": c.name, "url": c.url, "current": c.name == known.current}
+        for c in sorted(known.items.values(), key=lambda c: c.name)
+    ]
+    if args.json:
+        print(json.dumps(items, indent=2), file=out)
+        return
+    rows = [["*" if i["current"] else "", i["name"], i["url"]] for i in items]
+    print(table(["CURRENT", "NAME", "URL"], rows), file=out)
+
+
+def context_remove(args: argparse.Namespace, out: TextIO) -> None:
+    path = contexts.contexts_path(os.environ)
+    known = contexts.load(path)
+    if known.items.pop(args.name, None) is None:
+        raise ClientError(f"no context {args.name!r} in {path}")
+    if known.current == args.name:
+        known.current = None
+    contexts.save(path, known)
+    print(f"context {args.name} removed", file=out)
+
+
+def add_context_commands(sub: Any) -> None:
+    context = sub.add_parser(
+        "context", help="named platforms (URL + token) for these commands, like kubectl's"
+    )
+    context_sub = context.add_subparsers(dest="action", required=True)
+    add = context_sub.add_parser("add", help="add a platform (the first becomes current)")
+    add.add_argument("name")
+    add.add_argument("--url", required=True, help="the hub's address, as in the browser")
+    token = add.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token-file", metavar="FILE", help="a file with the API token")
+    token.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
+    add.add_argument("--use", action="store_true", help="also make it the current context")
+    add.add_argument("--replace", action="store_true", help="change an existing context")
+    add.set_defaults(context_command=context_add)
+    use = context_sub.add_parser("use", help="make a context the current one")
+    use.add_argument("name")
+    use.set_defaults(context_command=context_use)
+    listing = context_sub.add_parser("list", help="contexts and their URLs (never the tokens)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(context_command=context_list)
+    remove = context_sub.add_parser("remove", help="forget a context and its token")
+    remove.add_argument("name")
+    remove.set_defaults(context_command=context_remove)
+
+
+def run_context(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    try:
+        args.context_command(args, out or sys.stdout)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run the chosen API command: 0, or 1 with the reason on stderr."""
     out = out or sys.stdout
     try:
-        api = ApiClient(load_settings())
+        settings = contexts.resolve(os.environ, args.url, args.token_file, args.context)
+        api = ApiClient(settings)
         result = args.api_command(api, args, out)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
