@@ -68,6 +68,12 @@ class Lab:
             headers={"Authorization": f"token {self.token}"},
         )  # fmt: skip
 
+    def patch(self, route: str, body: Any = None, **kw: Any) -> requests.Response:
+        return requests.patch(
+            self.url + "tenanthub/" + route, timeout=60,
+            headers={"Authorization": f"token {self.token}"}, **({"json": body} | kw),
+        )  # fmt: skip
+
     def platform(self, route: str, token: str | None = None, **params: Any) -> requests.Response:
         """The platform API itself, with the notebook server's token (or another)."""
         return requests.get(
@@ -264,6 +270,47 @@ def test_a_job_submitted_with_a_parameter_runs_with_it(lab: Lab) -> None:
     listed = lab.get("jobs").json()
     assert job["id"] in [j["id"] for j in listed["items"]]
     assert lab.get(f"jobs/{job['id']}").json()["name"] == "report"
+
+
+def test_a_schedule_is_paused_and_resumed_through_the_extension(lab: Lab) -> None:
+    """The Jobs panel's Disable/Enable: PATCH jobs/<id> relayed as the server's user; the
+    platform's refusals (bad body, a one-off job) keep their status and message."""
+    write_notebook(lab.home / "nightly.ipynb", "n = 0", "print(n)")
+    made = lab.post("jobs", {"name": "nightly", "notebook": "nightly.ipynb",
+                             "schedule": {"cron": "0 3 * * *"}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    job_id = made.json()["job"]["id"]
+    assert made.json()["job"]["paused"] is False
+    paused = lab.patch(f"jobs/{job_id}", {"paused": True})
+    assert paused.status_code == 200, paused.text
+    assert (paused.json()["paused"], paused.json()["next_run_at"]) == (True, None)
+    assert paused.json() == lab.platform(f"tenants/vision/jobs/{job_id}").json()
+    listed = {j["id"]: j for j in lab.get("jobs").json()["items"]}
+    assert listed[job_id]["paused"] is True
+    for body in ({"paused": "no"}, {"paused": False, "cron": "* * * * *"}, {}):
+        refused = lab.patch(f"jobs/{job_id}", body)
+        assert refused.status_code == 422, refused.text
+        theirs = requests.patch(
+            lab.hub.url + f"services/tenanthub/api/v1/tenants/vision/jobs/{job_id}", json=body,
+            headers={"Authorization": f"token {lab.hub_token}"}, timeout=60,
+        )  # fmt: skip
+        assert refused.json()["message"] == theirs.json()["message"]
+    not_json = lab.patch(f"jobs/{job_id}", data="paused", json=None)
+    assert not_json.status_code == 400
+    assert lab.get(f"jobs/{job_id}").json()["paused"] is True  # nothing changed
+    resumed = lab.patch(f"jobs/{job_id}", {"paused": False})
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["paused"] is False and resumed.json()["next_run_at"]
+    once = lab.post("jobs", {"name": "once", "notebook": "nightly.ipynb"})
+    assert once.status_code == 201, once.text
+    refused = lab.patch(f"jobs/{once.json()['job']['id']}", {"paused": True})
+    assert refused.status_code == 409, refused.text
+    assert "no schedule to pause" in refused.json()["message"]
+    anonymous = requests.patch(lab.url + f"tenanthub/jobs/{job_id}", json={"paused": True},
+                               timeout=30)  # fmt: skip
+    assert anonymous.status_code == 403
+    assert lab.get(f"jobs/{job_id}").json()["paused"] is False
+    lab.post(f"runs/{once.json()['run']['id']}/cancel")
 
 
 def test_the_handlers_need_the_servers_own_authentication(lab: Lab) -> None:

@@ -156,6 +156,15 @@ class JobHandler(PlatformHandler):
         await self.relay("GET", ("jobs", job))
 
     @tornado.web.authenticated
+    async def patch(self, job: str) -> None:
+        """Pause or resume the job's schedule: ``{"paused": true|false}`` (the platform
+        checks the body: anything else is its 422, relayed)."""
+        body = self.json_object()
+        if body is None:
+            return
+        await self.relay("PATCH", ("jobs", job), body=body)
+
+    @tornado.web.authenticated
     async def delete(self, job: str) -> None:
         """Cancel the job (its schedule stops; runs and outputs are kept)."""
         await self.relay("DELETE", ("jobs", job))

@@ -1,6 +1,7 @@
 /**
  * The "Jobs" side panel: the user's runs with their state, the live log tail, the
- * output notebook, cancel and run again; schedules with their next run and delete.
+ * output notebook, cancel and run again; schedules with their next run (or disabled),
+ * Enable/Disable (pause and resume) and delete.
  * A notification says when a run seen running has ended.
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
@@ -9,6 +10,7 @@ import { Widget } from '@lumino/widgets';
 import { requestAPI } from './api';
 import { notifyError } from './datasets';
 import { hasEnded, newlyEnded } from './jobform';
+import { scheduleRow, visibleSchedules } from './schedules';
 
 export interface Job {
   id: number;
@@ -18,6 +20,7 @@ export interface Job {
   schedule: { cron: string; timezone: string } | null;
   next_run_at: string | null;
   cancelled_at: string | null;
+  paused?: boolean;
 }
 
 export interface Run {
@@ -223,17 +226,28 @@ export class JobsPanel extends Widget {
         el('pre', 'jp-TenantHub-logtext', this.logText || '(empty)')
       );
     }
-    const schedules = [...this.jobs.values()].filter(j => j.schedule && !j.cancelled_at);
+    const schedules = visibleSchedules(this.jobs.values());
     this.scheduleNode.replaceChildren();
     if (schedules.length) {
       this.scheduleNode.append(el('h3', undefined, 'Schedules'));
       for (const job of schedules) {
-        const row = el('div', 'jp-TenantHub-schedule');
+        const shown = scheduleRow(job, when);
+        const row = el('div', `jp-TenantHub-schedule jp-TenantHub-schedule-${shown.state}`);
+        row.dataset.job = String(job.id);
+        row.dataset.state = shown.state;
         row.append(
           el('span', 'jp-TenantHub-name', job.name),
           el('code', undefined, `${job.schedule!.cron} (${job.schedule!.timezone})`),
-          el('span', 'jp-TenantHub-kind', `next: ${when(job.next_run_at)}`)
+          el('span', 'jp-TenantHub-kind jp-TenantHub-schedule-next', shown.next)
         );
+        const toggle = el('button', 'jp-mod-styled jp-TenantHub-small', shown.action);
+        toggle.classList.add('jp-TenantHub-toggle');
+        toggle.addEventListener('click', () =>
+          void this.act(shown.failure, () =>
+            requestAPI(`jobs/${job.id}`, { method: 'PATCH', body: JSON.stringify(shown.body) })
+          )
+        );
+        row.append(toggle);
         const remove = el('button', 'jp-mod-styled jp-TenantHub-small', 'Delete');
         remove.addEventListener('click', async () => {
           const answer = await showDialog({
