@@ -71,6 +71,9 @@ LABEL_TENANT = "tenanthub.io/tenant"
 LABEL_USERNAME = "tenanthub.io/username"
 LABEL_SERVER = "tenanthub.io/server"
 LABEL_PROFILE = "tenanthub.io/profile"
+#: seconds a stopping daemon waits for engine copies still loading (a DaemonSet's
+#: default grace period is 30 s; the rest is loaded at the next start)
+LOADS_ON_STOP = 20.0
 
 
 # ============================================================================ pure decisions
@@ -337,6 +340,10 @@ class Checkpointer:
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.check_every)
+        # engine copies of pushed checkpoints still loading: a stop (a rollout) lets
+        # them finish for a while; what is left is loaded at the next start
+        if not await self._io(self.driver.wait_loads, LOADS_ON_STOP):
+            log.info("stopping with engine copies still loading; finished at the next start")
 
     async def _node_containers(self) -> list[ContainerRef]:
         """The TenantHub notebook containers of this node."""
@@ -562,6 +569,9 @@ class Checkpointer:
 
     async def recover(self) -> RecoveryPlan:
         """Finish, fail or clean up what a killed daemon left on this node."""
+        loaded = await self._io(self.driver.finish_loads)
+        if loaded:
+            log.info("recovery: loaded %d pushed checkpoint(s) into the engine", len(loaded))
         records = await self.api.checkpoints(node=self.settings.node)
         by_id = {str(c.id): c for c in records}
         images = local_images(await self._io(self.driver.checkpoint_images))

@@ -112,7 +112,19 @@ class RuntimeDriver(Protocol):
         ...
 
     def push(self, image: ImageRef) -> str:
-        """Push to the registry in the repository's name; return the manifest digest."""
+        """Push to the registry in the repository's name; return the manifest digest.
+
+        Returns when the registry has the image; the engine's own copy of a checkpoint
+        that was not an engine image yet may still be loading (:meth:`wait_loads`).
+        """
+        ...
+
+    def wait_loads(self, timeout: float | None = None) -> bool:
+        """Wait for the engine copies still loading after a push; True when all ended."""
+        ...
+
+    def finish_loads(self) -> list[str]:
+        """At start: load what a stopped daemon had pushed but not loaded; its refs."""
         ...
 
     def pull(self, image: ImageRef) -> ImageRef:

@@ -21,6 +21,7 @@ directory and digests it (about 3.7x a raw tar of the same files here), and
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tarfile
@@ -111,6 +112,8 @@ class DirectPath:
         self._parents: dict[tuple[str, str], ParentInRegistry] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        #: background loads: staged id -> (ref, thread)
+        self._loads: dict[str, tuple[str, threading.Thread]] = {}
 
     # ------------------------------------------------------------------ commit
 
@@ -225,8 +228,6 @@ class DirectPath:
             raise DriverError(f"push of the base image failed: {'; '.join(errors)}")
 
     def config_for(self, staged: Staged, parent: ParentInRegistry) -> bytes:
-        import json
-
         meta = staged.meta
         return layer_image.encode(
             layer_image.checkpoint_config(
@@ -262,43 +263,107 @@ class DirectPath:
             raise DriverError(f"{staged.meta.ref}: the staged layer changed on disk; not pushed")
 
     def push(self, staged: Staged) -> tuple[str, str]:
-        """Upload and load the staged checkpoint; return (manifest digest, image id)."""
+        """Upload the staged checkpoint; return (manifest digest, image id).
+
+        Returns when the registry has the image (what ``ready`` promises: any node
+        can pull it). This engine's own copy is ``docker load``ed afterwards, on a
+        thread (:meth:`wait_loads`), and the staged copy is removed when that ends:
+        the load costs dockerd about as much CPU as the upload, and a start on this
+        node before it ends pulls from the registry, as another node would.
+        """
         meta = staged.meta
         parent = self.parent(meta.parent, meta.repository)
         config = self.config_for(staged, parent)
         image_id = layer_image.digest(config)
-        load_error: list[BaseException] = []
-
-        def load() -> None:
-            try:
-                self.load(staged, config, len(parent.layers))
-            except BaseException as exc:  # reported below, on the caller's thread
-                load_error.append(exc)
-
-        loader = threading.Thread(target=load, name="docker-load")
-        loader.start()
-        try:
-            # the parent's layers are linked (one request or two each) while the new
-            # layer goes up; the manifest needs both
-            with ThreadPoolExecutor(1, thread_name_prefix="link") as linker:
-                linked = linker.submit(self._link_parent_layers, meta.repository, parent)
-                blob, size = self.registry.upload_stream(
-                    meta.repository, gzip_chunks(self._layer_chunks(staged), self.gzip)
-                )
-                linked.result()
-            self.registry.upload_bytes(meta.repository, config)
-            manifest = layer_image.registry_manifest(
-                config, [*parent.layers, layer_image.new_layer(size, blob)]
+        # the parent's layers are linked (one request or two each) while the new
+        # layer goes up; the manifest needs both
+        with ThreadPoolExecutor(1, thread_name_prefix="link") as linker:
+            linked = linker.submit(self._link_parent_layers, meta.repository, parent)
+            blob, size = self.registry.upload_stream(
+                meta.repository, gzip_chunks(self._layer_chunks(staged), self.gzip)
             )
-            digest = self.registry.put_manifest(
-                meta.repository, meta.tag, manifest, layer_image.MANIFEST_V2
-            )
-        finally:
-            loader.join()
-        if load_error:
-            raise DriverError(f"docker load of {meta.ref} failed: {load_error[0]}")
-        self.staging.remove(staged)
+            linked.result()
+        self.registry.upload_bytes(meta.repository, config)
+        manifest = layer_image.registry_manifest(
+            config, [*parent.layers, layer_image.new_layer(size, blob)]
+        )
+        digest = self.registry.put_manifest(
+            meta.repository, meta.tag, manifest, layer_image.MANIFEST_V2
+        )
+        self._load_later(staged, config, len(parent.layers))
         return digest, image_id
+
+    # ------------------------------------------------------------------ local copy
+
+    def _load_later(self, staged: Staged, config: bytes, parent_count: int) -> None:
+        def run() -> None:
+            try:
+                self.load(staged, config, parent_count)
+            except Exception as exc:  # the registry has it: a start here pulls instead
+                log.warning(
+                    "%s: docker load failed (%s); a start on this node pulls it from the "
+                    "registry", staged.meta.ref, exc,
+                )  # fmt: skip
+            finally:
+                # only the registry copy is anyone's checkpoint now
+                self.staging.remove(staged)
+                with self._guard:
+                    self._loads.pop(staged.id, None)
+
+        loader = threading.Thread(target=run, name=f"docker-load-{staged.meta.tag}", daemon=True)
+        with self._guard:
+            self._loads[staged.id] = (staged.meta.ref, loader)
+        loader.start()
+
+    def wait_loads(self, image_id: str = "", ref: str = "", timeout: float | None = None) -> bool:
+        """Wait for the background loads (all, or the one of ``image_id``/``ref``);
+        True when none of them is still running."""
+        with self._guard:
+            loads = [
+                thread
+                for key, (load_ref, thread) in self._loads.items()
+                if not (image_id or ref) or key == image_id or load_ref == ref
+            ]
+        for thread in loads:
+            thread.join(timeout)
+        return not any(t.is_alive() for t in loads)
+
+    def loading(self, staged: Staged) -> bool:
+        with self._guard:
+            return staged.id in self._loads
+
+    def finish_loads(self) -> list[str]:
+        """Load the staged copies of checkpoints that are in the registry already (a
+        daemon stopped during the background load); return their refs.
+
+        Called at start, before recovery looks at the node's images: a copy whose
+        tag the registry does not have (or has for another layer) is a push that did
+        not finish, and recovery resumes it."""
+        done: list[str] = []
+        for staged in self.staging.all():
+            if self.loading(staged):
+                continue
+            meta = staged.meta
+            try:
+                found = self.registry.manifest(meta.repository, meta.tag)
+                if found is None:
+                    continue
+                config_digest = str((found.body.get("config") or {})["digest"])
+                config = self.registry.blob(meta.repository, config_digest)
+                diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+            except (DriverError, OSError, KeyError, TypeError, ValueError) as exc:
+                log.info("%s: left to recovery (%s)", meta.ref, exc)
+                continue
+            if not diff_ids or diff_ids[-1] != meta.diff_id:
+                continue
+            try:
+                self.load(staged, config, len(diff_ids) - 1)
+            except (DriverError, docker.errors.APIError, OSError) as exc:
+                log.warning("%s: docker load failed (%s); it is pulled when needed",
+                            meta.ref, exc)  # fmt: skip
+            self.staging.remove(staged)
+            done.append(meta.ref)
+        return done
 
     def load(self, staged: Staged, config: bytes, parent_count: int) -> None:
         """``docker load`` of manifest + config + the new layer only (the engine has the rest)."""

@@ -494,7 +494,19 @@ class DockerDriver:
             raise DriverError(f"pull of {ref} failed: {exc.explanation}") from exc
         return self._image(image.repository, image.tag)
 
+    def wait_loads(self, timeout: float | None = None) -> bool:
+        """Wait for the engine copies of pushed checkpoints still being loaded (see
+        ``DirectPath.push``); True when none is left running."""
+        return self.direct.wait_loads(timeout=timeout)
+
+    def finish_loads(self) -> list[str]:
+        """Load the staged copies of pushed checkpoints that a stopped daemon had not
+        loaded yet (the daemon calls this when it starts, before recovery)."""
+        return self.direct.finish_loads()
+
     def remove(self, image: ImageRef, *, registry: bool = True) -> None:
+        # a load still running would bring the image back after its removal
+        self.direct.wait_loads(image_id=image.id, ref=image.ref if image.tag else "")
         for staged in self.staging.find(image_id=image.id, ref=image.ref if image.tag else ""):
             self.staging.remove(staged)
         if not image.tag:

@@ -309,11 +309,17 @@ class Daemon:
         )
 
     def _run(self, step: Callable[[], Awaitable[T]]) -> T:
+        """One step; then the engine copies of what it pushed are waited for (a
+        checkpoint is ready once in the registry and loaded into the engine after), so
+        the tests see this node settled, as a later tick of a real daemon would."""
+
         async def fresh() -> T:
             self.checkpointer.api = PlatformClient(self.hub.url, daemon_token(self.hub))
             return await step()
 
-        return asyncio.run(fresh())
+        out = asyncio.run(fresh())
+        assert self.checkpointer.driver.wait_loads(120), "an engine copy still loading"
+        return out
 
     def tick(self, container: str) -> Any:
         """One tick; the outcome for ``container`` (other tests' containers are ignored)."""

@@ -127,6 +127,8 @@ def test_idle_server_is_checkpointed_to_the_registry_and_retention_removes_the_o
         plan = await daemon.recover()
         first = await daemon.tick()
         made = [o.checkpoint for o in first if o.checkpoint is not None]
+        # ready = in the registry; the engine's copy follows on a thread
+        assert driver.wait_loads(120)
         # before retention removes it (second tick): in the registry, labelled, no token
         pushed = [registry_has(registry, c.image or "") for c in made]
         inspected = [client.api.inspect_image(c.image)["Config"] for c in made]

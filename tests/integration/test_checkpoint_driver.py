@@ -182,6 +182,8 @@ def test_commit_verify_push_then_pull_back_after_local_removal(
     digest = driver.push(image)
     assert digest.startswith("sha256:")
     assert driver.registry_digest(repo, image.tag) == digest
+    # ready = in the registry; the layer-direct path loads the engine's copy after that
+    assert driver.wait_loads(120)
     pushed = local_id(client, image)  # the engine has it after the push, on either path
     pushed_labels = client.api.inspect_image(pushed)["Config"]["Labels"]
     assert {k: pushed_labels.get(k) for k in labels} == labels
@@ -214,6 +216,7 @@ def test_a_commit_keeps_the_containers_secrets_out_of_the_image(
     for staged in driver.staging.all():
         assert "s3cret-token" not in (staged.path / "meta.json").read_text()
     driver.push(image)
+    assert driver.wait_loads(120)
     config = client.api.inspect_image(image.ref)["Config"]
     assert "s3cret-token" not in str(config)
     assert "JUPYTERHUB_API_TOKEN=" in config["Env"]
@@ -348,6 +351,8 @@ def test_remove_deletes_the_registry_manifest(
     made.images.append(image.ref)
     digest = driver.push(image)
     assert [i.ref for i in driver.checkpoint_images() if i.labels[LABEL_CHECKPOINT_ID] == "7"]
+    # removed right after the push: the engine copy still loading is waited for, or it
+    # would come back after the removal
 
     driver.remove(ImageRef(repo, image.tag, digest=digest))
     with pytest.raises(docker.errors.ImageNotFound):

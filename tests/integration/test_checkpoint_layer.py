@@ -106,6 +106,7 @@ def test_a_layer_direct_checkpoint_restores_what_docker_commit_restores(
     assert layers.last_commit_path == "layers"
     layers.verify(direct, labels_for("2", base_image), built_on=container.image)
     layers.push(direct)
+    assert layers.wait_loads(120), "the engine copy is loaded after the push"
 
     expected = listing(client, by_engine.ref)
     got = listing(client, direct.ref)
@@ -142,6 +143,7 @@ def test_the_pushed_image_is_pulled_back_by_another_engine_view(
     image = layers.commit(container, repo, "t1", labels_for("3", base_image))
     made.images.append(image.ref)
     digest = layers.push(image)
+    assert layers.wait_loads(120)
     pushed = client.api.inspect_image(image.ref)["Id"]
     client.api.remove_image(image.ref)
     pulled = layers.pull(image.__class__(repo, "t1", digest=digest))
@@ -171,12 +173,14 @@ def test_a_checkpoint_of_a_checkpoint_links_its_parent_from_the_same_repository(
     one = layers.commit(first, repo, "one", labels_for("4", base_image))
     made.images.append(one.ref)
     layers.push(one)
+    assert layers.wait_loads(120)
     second = run(image=one.ref)
     sh(client, second, "echo two > /opt/two")
     two = layers.commit(second, repo, "two", labels_for("5", base_image))
     made.images.append(two.ref)
     layers.verify(two, labels_for("5", base_image), built_on=second.image)
     layers.push(two)
+    assert layers.wait_loads(120)
     assert layers.layer_count(two.ref) == layers.layer_count(base_image) + 2
     out = client.containers.run(
         two.ref, ["cat", "/opt/one", "/opt/two"], remove=True, network_mode="none", entrypoint=[]
@@ -190,6 +194,7 @@ def test_a_checkpoint_of_a_checkpoint_links_its_parent_from_the_same_repository(
     assert [i.labels["tenanthub.io/checkpoint-id"] for i in found] == ["6"]
     restarted.verify(found[0], labels_for("6", base_image))
     restarted.push(found[0])
+    assert restarted.wait_loads(120)
     assert next(i for i in restarted.checkpoint_images() if i.tag == "three").id.startswith(
         "sha256:"
     )
@@ -210,3 +215,43 @@ def test_an_empty_writable_layer_has_nothing_to_save(
         layers.verify(image, labels_for("7", base_image), built_on=container.image)
     layers.remove(image, registry=False)
     assert list(layers.staging.all()) == []
+
+
+def test_ready_comes_before_the_engine_copy_and_a_restart_loads_what_was_left(
+    client: docker.DockerClient,
+    run: Callable[..., ContainerRef],
+    made: Made,
+    registry: RegistryServer,
+    base_image: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The push returns when the registry has the image; the engine's copy is loaded
+    after it. A daemon stopped in between (here the background load is not started,
+    as if the process had been killed right after the push; the crash test kills the
+    real process there) loads the staged copy at its next start, so recovery finds an
+    engine image, and a staged copy the registry does not have is left to recovery."""
+    container = run()
+    sh(client, container, "echo late > /opt/late")
+    layers = DockerDriver(client, mode="layers", staging=str(tmp_path / "staging"))
+    repo = repository(registry)
+    image = layers.commit(container, repo, "late", labels_for("8", base_image))
+    made.images.append(image.ref)
+    monkeypatch.setattr(layers.direct, "_load_later", lambda *args: None)
+    digest = layers.push(image)
+    assert layers.registry_digest(repo, "late") == digest
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.api.inspect_image(image.ref)
+
+    unpushed = layers.commit(container, repo, "unpushed", labels_for("9", base_image))
+    made.images.append(unpushed.ref)
+    restarted = DockerDriver(client, mode="layers", staging=str(tmp_path / "staging"))
+    assert restarted.finish_loads() == [image.ref]
+    assert not restarted.staging.find(ref=image.ref)
+    assert restarted.staging.find(ref=unpushed.ref), "an unfinished push is recovery's"
+    found = [i for i in restarted.checkpoint_images() if i.tag == "late"]
+    assert len(found) == 1 and found[0].id.startswith("sha256:")
+    out = client.containers.run(
+        image.ref, ["cat", "/opt/late"], remove=True, network_mode="none", entrypoint=[]
+    )
+    assert out.decode().strip() == "late"
