@@ -3,6 +3,9 @@
 The server extension answers the frontend under ``<base_url>/tenanthub/`` and calls
 the platform API as the server's user, with the server's own token (the notebook
 SDK's :class:`tenanthub.api.Platform`); the frontend is a prebuilt labextension.
+In a notebook, ``from jupyterlab_tenanthub import DatasetPicker, JobMonitor`` gives
+the ipywidgets of :mod:`jupyterlab_tenanthub.widgets` (imported on first use, so the
+server extension does not load ipywidgets).
 """
 
 from __future__ import annotations
@@ -10,6 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["DatasetPicker", "JobMonitor"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from jupyterlab_tenanthub import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""TenantHub in a notebook: ``from tenanthub import datasets``.
+"""TenantHub in a notebook: ``from tenanthub import datasets, jobs``.
 
 Everything goes through the platform API as you, with your server's own token
 (``$JUPYTERHUB_API_TOKEN``): you see what you may see in the platform, and no data

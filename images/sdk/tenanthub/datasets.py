@@ -4,6 +4,7 @@
     datasets.sources()                         # [Source(name='sales', kind='s3'), ...]
     datasets.list("sales")                     # what is at the top of the source
     datasets.list("sales/2024")                # a folder / prefix / schema
+    datasets.page("sales/2024", cursor=None)   # one page and the next page's cursor
     df = datasets.read("sales/2024.parquet")   # a pandas DataFrame
     sdf = datasets.read("warehouse/public/orders", spark=spark)  # a Spark DataFrame
     datasets.sample("sales/2024.parquet", n=5) # the first rows, as a DataFrame
@@ -15,6 +16,7 @@ source's credentials and hands it over as Arrow; the notebook never sees them.
 
 from __future__ import annotations
 
+import builtins
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,14 @@ class Entry:
     modified: str | None = None
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; ``next_cursor`` asks for the next one (None: the last)."""
+
+    entries: builtins.list[Entry]
+    next_cursor: str | None
+
+
 def split(path: str) -> tuple[str, str]:
     """``sales/2024/jan.csv`` -> (``sales``, ``2024/jan.csv``)."""
     source, _, rest = path.strip("/").partition("/")
@@ -61,24 +71,31 @@ def split(path: str) -> tuple[str, str]:
     return source, rest
 
 
-def sources() -> list[Source]:
+def sources() -> builtins.list[Source]:
     p = platform()
     answer = p.get(p.tenant_path("datasets"))
     return [Source(s["name"], s["kind"], s["settings"]) for s in answer["items"]]
 
 
-def list(path: str, limit: int | None = None, all: bool = False) -> list[Entry]:
-    """One page of a folder (``limit`` entries), or every page with ``all=True``."""
+def page(path: str, cursor: str | None = None, limit: int | None = None) -> Page:
+    """One page of a folder from ``cursor`` (None: the first), at most ``limit`` entries."""
     p = platform()
     source, inner = split(path)
-    entries: list[Entry] = []
+    got = p.get(p.tenant_path("datasets", source, "list"), path=inner, cursor=cursor,
+                limit=limit)  # fmt: skip
+    entries = [Entry(e["name"], e["kind"], e.get("size"), e.get("modified"))
+               for e in got["entries"]]  # fmt: skip
+    return Page(entries, got.get("next_cursor") or None)
+
+
+def list(path: str, limit: int | None = None, all: bool = False) -> builtins.list[Entry]:
+    """One page of a folder (``limit`` entries), or every page with ``all=True``."""
+    entries: builtins.list[Entry] = []
     cursor = None
     while True:
-        page = p.get(p.tenant_path("datasets", source, "list"), path=inner, cursor=cursor,
-                     limit=limit)  # fmt: skip
-        entries += [Entry(e["name"], e["kind"], e.get("size"), e.get("modified"))
-                    for e in page["entries"]]  # fmt: skip
-        cursor = page.get("next_cursor")
+        got = page(path, cursor, limit)
+        entries += got.entries
+        cursor = got.next_cursor
         if not all or not cursor:
             return entries
 
