@@ -25,10 +25,13 @@ from the same buffers that are written, so no second read is needed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import queue
 import stat
 import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -64,7 +67,7 @@ class DigestWriter:
         self.hash = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         self.hash.update(data)
         self.size += len(data)
         return self.out.write(data)
@@ -172,23 +175,118 @@ def entries(root: str) -> Iterator[tuple[tarfile.TarInfo, str | None]]:
             yield marker, None
 
 
+class PipelinedSink:
+    """Hash and write on a second thread while the caller reads the next file.
+
+    Reading cold files blocks in the kernel, and sha256 and ``write`` release the GIL
+    on large buffers, so the two overlap on two cores. Chunks come in as buffers
+    taken with :meth:`buffer` and go back to the pool once hashed and written: no
+    copies, and at most ``depth`` buffers in flight.
+    """
+
+    def __init__(self, out: BinaryIO, depth: int = 4, size: int = COPY_BUFFER) -> None:
+        self.sink = DigestWriter(out)
+        self.size = size
+        self.free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(depth):
+            self.free.put(bytearray(size))
+        self.work: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="layer-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.work.get()) is not None:
+            chunk, length = item
+            try:
+                if self.error is None:
+                    self.sink.write(memoryview(chunk)[:length])
+            except BaseException as exc:  # re-raised on the caller's thread
+                self.error = exc
+            finally:
+                self.free.put(chunk)
+
+    def buffer(self) -> bytearray:
+        if self.error is not None:
+            raise self.error
+        return self.free.get()
+
+    def put(self, chunk: bytearray, length: int) -> None:
+        if length:
+            self.work.put((chunk, length))
+        else:
+            self.free.put(chunk)
+
+    def close(self) -> DigestWriter:
+        self.work.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.sink
+
+
 def write_layer(root: str, out: BinaryIO) -> LayerInfo:
-    """Write the layer tar of the upper directory ``root`` to ``out``; return its digest."""
-    sink = DigestWriter(out)
+    """Write the layer tar of the upper directory ``root`` to ``out``; return its digest.
+
+    The bytes are what ``tarfile`` (PAX format, UTF-8) writes, header for header
+    (a unit test compares them), but headers, small files and padding are gathered
+    into 1 MiB buffers and large files are read straight into them, and a second
+    thread hashes and writes (:class:`PipelinedSink`). ``TarFile.addfile`` allocates
+    a new bytes object per read, writes every header on its own and hashes on the
+    reading thread: about 30 % slower than GNU tar on a cold 100 MB diff.
+    """
+    sink = PipelinedSink(out)
+    try:
+        count = _write_entries(root, sink)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            sink.close()
+        raise
+    done = sink.close()
+    return LayerInfo(f"sha256:{done.hash.hexdigest()}", done.size, count)
+
+
+def _write_entries(root: str, sink: PipelinedSink) -> int:
+    total = 0  # bytes handed to the sink
+    chunk, used = sink.buffer(), 0
+
+    def add(data: bytes) -> None:
+        nonlocal chunk, used, total
+        view = memoryview(data)
+        while view:
+            n = min(len(view), sink.size - used)
+            chunk[used : used + n] = view[:n]
+            used += n
+            view = view[n:]
+            if used == sink.size:
+                sink.put(chunk, used)
+                total += used
+                chunk, used = sink.buffer(), 0
+
     count = 0
-    with tarfile.TarFile(
-        fileobj=sink,  # type: ignore[arg-type]
-        mode="w",
-        format=tarfile.PAX_FORMAT,
-        encoding="utf-8",
-        errors="surrogateescape",
-        copybufsize=COPY_BUFFER,
-    ) as tar:
-        for info, content in entries(root):
-            count += 1
-            if content is None:
-                tar.addfile(info)
-                continue
-            with open(content, "rb") as source:
-                tar.addfile(info, source)
-    return LayerInfo(f"sha256:{sink.hash.hexdigest()}", sink.size, count)
+    for info, content in entries(root):
+        count += 1
+        add(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        if content is None:
+            continue
+        left = info.size
+        with open(content, "rb", buffering=0) as source:
+            while left:
+                if used == sink.size:
+                    sink.put(chunk, used)
+                    total += used
+                    chunk, used = sink.buffer(), 0
+                want = min(left, sink.size - used)
+                got = source.readinto(memoryview(chunk)[used : used + want])
+                if not got:
+                    raise OSError(f"{content}: the file got shorter while it was written")
+                used += got
+                left -= got
+        if info.size % tarfile.BLOCKSIZE:
+            add(bytes(tarfile.BLOCKSIZE - info.size % tarfile.BLOCKSIZE))
+    # the end of the archive as TarFile.close writes it: two zero blocks, then zeros
+    # up to a whole record
+    end = total + used + 2 * tarfile.BLOCKSIZE
+    add(bytes(2 * tarfile.BLOCKSIZE + (-end % tarfile.RECORDSIZE)))
+    sink.put(chunk, used)
+    return count

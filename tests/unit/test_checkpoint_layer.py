@@ -11,15 +11,16 @@ import os
 import stat
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from checkpointer.layers import image
+from checkpointer.layers import image, tarstream
 from checkpointer.layers.compress import GzipSettings, gzip_chunks, gzip_member, member_level
 from checkpointer.layers.staging import StagedMeta, Staging
-from checkpointer.layers.tarstream import NotNativeDiff, write_layer
+from checkpointer.layers.tarstream import COPY_BUFFER, NotNativeDiff, entries, write_layer
 from tests.conftest import need
 
 
@@ -123,6 +124,59 @@ def test_an_upper_directory_with_overlay_redirects_is_refused(tmp_path: Path) ->
     (tmp_path / "moved").mkdir()
     os.setxattr(tmp_path / "moved", "trusted.overlay.redirect", b"/old")
     with pytest.raises(NotNativeDiff, match="redirect"):
+        write_layer(str(tmp_path), io.BytesIO())
+
+
+def reference_layer(root: Path) -> bytes:
+    """The same entries written by ``tarfile`` itself, as the writer did before it
+    gathered writes into buffers and hashed on a second thread."""
+    out = io.BytesIO()
+    with tarfile.TarFile(
+        fileobj=out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8",
+        errors="surrogateescape",
+    ) as tar:  # fmt: skip
+        for info, content in entries(str(root)):
+            if content is None:
+                tar.addfile(info)
+            else:
+                with open(content, "rb") as source:
+                    tar.addfile(info, source)
+    return out.getvalue()
+
+
+def test_the_buffered_writer_writes_what_tarfile_writes(tmp_path: Path) -> None:
+    """Byte for byte, across the 1 MiB buffer's edges: the diff_id of a checkpoint must
+    not depend on how its bytes were gathered."""
+    upper = overlay_like(tmp_path)
+    sizes = [0, 1, 511, 512, 513, COPY_BUFFER - 513, COPY_BUFFER - 512, COPY_BUFFER - 1,
+             COPY_BUFFER, COPY_BUFFER + 1, 3 * COPY_BUFFER + 700, 70_000]  # fmt: skip
+    for i, size in enumerate(sizes):
+        data = os.urandom(size // 2) + b"t" * (size - size // 2)
+        (upper / "opt" / f"f{i:02d}").write_bytes(data)
+    (upper / "opt" / ("long-" * 30)).write_text("a name over 100 bytes needs a pax header")
+    (upper / "opt" / "unicodé").write_text("x")
+    _, _, diff_id, raw = layer_of(upper)
+    expected = reference_layer(upper)
+    assert len(raw) == len(expected) and raw == expected
+    assert diff_id == "sha256:" + hashlib.sha256(expected).hexdigest()
+
+
+def test_a_file_that_shrinks_while_written_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paused container cannot do this; a file changed under the writer anyway must
+    not give a layer whose header promises bytes that are not there."""
+    (tmp_path / "big").write_bytes(b"x" * 5000)
+    real = tarstream.entries
+
+    def shrinking(root: str) -> Iterator[tuple[tarfile.TarInfo, str | None]]:
+        for info, content in real(root):
+            if content is not None:
+                Path(content).write_bytes(b"x" * 10)  # after its header said 5000
+            yield info, content
+
+    monkeypatch.setattr(tarstream, "entries", shrinking)
+    with pytest.raises(OSError, match="got shorter"):
         write_layer(str(tmp_path), io.BytesIO())
 
 
