@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from checkpointer.drivers.base import DriverError
+from checkpointer.layers.hashing import BackgroundHash
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
@@ -250,7 +251,7 @@ class RegistryClient:
     def upload_stream(self, repository: str, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Stream a blob in one chunked ``PATCH``; return its digest and size."""
         location = self._start_upload(repository)
-        digest = hashlib.sha256()
+        digest = BackgroundHash()
         size = 0
 
         def body() -> Iterator[bytes]:
@@ -260,10 +261,13 @@ class RegistryClient:
                 size += len(chunk)
                 yield chunk
 
-        answer = self._request(
-            "PATCH", location, body=body(),
-            headers={"Content-Type": "application/octet-stream"},
-        )  # fmt: skip
+        try:
+            answer = self._request(
+                "PATCH", location, body=body(),
+                headers={"Content-Type": "application/octet-stream"},
+            )  # fmt: skip
+        finally:
+            digest.close()
         if answer.status != 202:
             raise self._fail(f"uploading a layer to {repository}", answer)
         location = urljoin(location, answer.header("Location") or location)

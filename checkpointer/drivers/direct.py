@@ -38,6 +38,7 @@ import docker.errors
 from checkpointer.drivers.base import DriverError
 from checkpointer.layers import image as layer_image
 from checkpointer.layers.compress import GzipSettings, gzip_chunks, read_chunks
+from checkpointer.layers.hashing import BackgroundHash
 from checkpointer.layers.staging import Staged, StagedMeta, Staging
 from checkpointer.layers.tarstream import write_layer
 from checkpointer.registry_client import RegistryClient, split_repository
@@ -253,12 +254,13 @@ class DirectPath:
 
     def _layer_chunks(self, staged: Staged) -> Iterable[bytes]:
         """The staged layer in chunks, checked against its diff_id as it is read."""
-        import hashlib
-
-        check = hashlib.sha256()
-        for chunk in read_chunks(str(staged.layer), self.gzip.chunk):
-            check.update(chunk)
-            yield chunk
+        check = BackgroundHash()
+        try:
+            for chunk in read_chunks(str(staged.layer), self.gzip.chunk):
+                check.update(chunk)
+                yield chunk
+        finally:
+            check.close()
         if "sha256:" + check.hexdigest() != staged.meta.diff_id:
             raise DriverError(f"{staged.meta.ref}: the staged layer changed on disk; not pushed")
 

@@ -19,6 +19,7 @@ import pytest
 
 from checkpointer.layers import image, tarstream
 from checkpointer.layers.compress import GzipSettings, gzip_chunks, gzip_member, member_level
+from checkpointer.layers.hashing import BackgroundHash
 from checkpointer.layers.staging import StagedMeta, Staging
 from checkpointer.layers.tarstream import COPY_BUFFER, NotNativeDiff, entries, write_layer
 from tests.conftest import need
@@ -300,3 +301,36 @@ def test_staging_keeps_finished_checkpoints_and_drops_partials_of_gone_processes
     assert [s.meta.tag for s in staging.all()] == ["t1"], "finished checkpoints stay"
     staging.remove(done)
     assert list(staging.all()) == []
+
+
+def test_the_background_hash_is_sha256_of_the_chunks_in_order() -> None:
+    chunks = [os.urandom(n) for n in (0, 1, 4096, 1 << 20, 3 * (1 << 20) + 7)] * 5
+    background = BackgroundHash(depth=2)
+    for chunk in chunks:
+        background.update(chunk)
+    assert background.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+    background.close()  # idempotent: a finally after hexdigest
+    with pytest.raises(ValueError, match="after hexdigest"):
+        background.update(b"late")
+
+
+def test_a_push_refuses_a_staged_layer_changed_on_disk(tmp_path: Path) -> None:
+    """The diff_id recorded at commit is checked while the layer is read for the upload
+    (on the hashing thread), before the upload may finish."""
+    from checkpointer.drivers.base import DriverError
+    from checkpointer.drivers.direct import DirectPath
+
+    staging = Staging(tmp_path)
+    partial = staging.begin()
+    (partial / "layer.tar").write_bytes(b"a" * 5000)
+    meta = StagedMeta(
+        repository="127.0.0.1:1/x/y", tag="t", parent="sha256:" + "0" * 64,
+        diff_id="sha256:" + hashlib.sha256(b"a" * 5000).hexdigest(), size=5000, entries=1,
+        created=datetime.now(UTC).isoformat(), labels={}, added_env=[],
+    )  # fmt: skip
+    staged = staging.finish(partial, meta)
+    path = DirectPath(None, staging, None, GzipSettings(chunk=1024))  # type: ignore[arg-type]
+    assert b"".join(path._layer_chunks(staged)) == b"a" * 5000
+    staged.layer.write_bytes(b"b" * 5000)
+    with pytest.raises(DriverError, match="changed on disk"):
+        b"".join(path._layer_chunks(staged))
