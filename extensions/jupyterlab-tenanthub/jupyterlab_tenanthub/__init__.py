@@ -36,5 +36,10 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
     from jupyterlab_tenanthub.handlers import setup_handlers
 
     setup_handlers(server_app.web_app)
+    # The Jobs panel opens a run's output notebook where the platform writes it, under
+    # ~/.tenanthub/jobs/: Jupyter Server answers 404 for hidden paths unless allow_hidden
+    # (only ServerApp.jpserver_extensions is read from jupyter_server_config.d, so it is
+    # set here). The file browser still hides dot files unless "Show hidden files" is on.
+    server_app.contents_manager.allow_hidden = True
     server_app.log.info("jupyterlab_tenanthub: handlers under %stenanthub/",
                         server_app.web_app.settings.get("base_url", "/"))  # fmt: skip

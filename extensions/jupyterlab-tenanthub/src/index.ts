@@ -10,7 +10,7 @@ import { INotebookModel, INotebookTracker, NotebookActions, NotebookPanel } from
 import { LabIcon } from '@jupyterlab/ui-components';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
-import { DatasetsPanel } from './datasets';
+import { DatasetsPanel, notifyError } from './datasets';
 import { JobsPanel } from './jobs';
 import { runAsJob } from './runjob';
 
@@ -96,7 +96,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     void panel.refresh();
 
     const jobs = new JobsPanel(path => {
-      void app.commands.execute('docmanager:open', { path });
+      // a file that cannot be opened is said, not only logged in the browser's console
+      app.commands
+        .execute('docmanager:open', { path })
+        .catch(error => notifyError(`Cannot open ${path}`, error));
     });
     jobs.title.icon = jobsIcon;
     app.shell.add(jobs, 'left', { rank: 610 });
