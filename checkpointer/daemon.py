@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from checkpointer import failpoints
+from checkpointer import metrics as ckpt_metrics
 from checkpointer.drivers.base import (
     ChangeMark,
     ContainerRef,
@@ -450,6 +452,21 @@ class Checkpointer:
     # ------------------------------------------------------------------ one checkpoint
 
     async def checkpoint(self, server: Server, memory: Memory) -> Outcome:
+        began = time.monotonic()
+        labels = (server.tenant, server.profile)
+        try:
+            outcome = await self._checkpoint(server, memory)
+        except Exception:  # the platform API refused the record: nothing was made
+            ckpt_metrics.CHECKPOINT_FAILURES.labels(*labels, "platform").inc()
+            raise
+        ckpt_metrics.CHECKPOINT_DURATION.labels(*labels, outcome.action).observe(
+            time.monotonic() - began
+        )
+        if outcome.action == "ready" and outcome.checkpoint and outcome.checkpoint.size_bytes:
+            ckpt_metrics.CHECKPOINT_SIZE.labels(*labels).observe(outcome.checkpoint.size_bytes)
+        return outcome
+
+    async def _checkpoint(self, server: Server, memory: Memory) -> Outcome:
         container = server.container
         record = await self.api.create(
             user=server.user,
@@ -523,6 +540,9 @@ class Checkpointer:
             problem = str(exc) or type(exc).__name__
             log.warning("container %s: checkpoint %s failed %s: %s", name, record.id, step, problem)
             memory.failed_at = self.clock()
+            ckpt_metrics.CHECKPOINT_FAILURES.labels(
+                server.tenant, server.profile, ckpt_metrics.step_reason(step)
+            ).inc()
             if made is not None:
                 with contextlib.suppress(Exception):
                     await self._io(self.driver.remove, made)

@@ -13,7 +13,11 @@ Routes:
   ``not-here``, ``ignored``). The checkpoint continues when the caller gives up
   waiting (its bound passed): a stop never leaves a half-made checkpoint behind
   because the caller hung up.
-- ``GET /health``: liveness (the loop answers) and the last tick's time.
+- ``GET /health`` (and ``/health/live``): liveness (the loop answers) and the last
+  tick's time.
+- ``GET /health/ready``: readiness: the platform API answers (503 and which check
+  failed otherwise; no URL or token in the body).
+- ``GET /metrics``: checkpoint duration/size histograms and failures (Prometheus).
 
 Only the hub may ask: the request carries the checkpointer's own service token
 (``Authorization: token ...``), which the hub generated and keeps in its secrets
@@ -32,14 +36,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 from tornado.httpserver import HTTPServer
 
+from checkpointer import metrics as ckpt_metrics
 from checkpointer.daemon import Checkpointer, Outcome
 
 log = logging.getLogger("tenanthub.checkpointer")
 
 MAX_BODY = 4096
+READY_TIMEOUT = 3.0
+#: probes and scrapes answered 200 are not logged (they come every few seconds)
+QUIET = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 #: JupyterHub user names are free-form but never contain "/" or control characters;
 #: server names are "" (the default server) or a short name.
 _NAME = re.compile(r"^[^\x00-\x1f/]{1,255}$")
@@ -132,6 +141,29 @@ class HealthHandler(_Base):
         )
 
 
+class ReadyHandler(_Base):
+    """Ready when the platform API answers (its OpenAPI document: public, no token)."""
+
+    async def get(self) -> None:
+        problem = await self.daemon.api.reachable(within=READY_TIMEOUT)
+        self.set_status(503 if problem else 200)
+        self.finish(
+            {
+                "status": "not ready" if problem else "ready",
+                "checks": {"platform_api": problem or "ok"},
+            }
+        )
+
+
+class MetricsHandler(_Base):
+    """Checkpoint metrics (``checkpointer.metrics``): counts by tenant and profile, no
+    names of users or images; node-local like the rest of the endpoint."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(ckpt_metrics.REGISTRY))
+
+
 class CheckpointHandler(_Base):
     async def post(self) -> None:
         if not token_matches(self.request.headers.get("Authorization"), self.token):
@@ -160,6 +192,9 @@ def make_app(daemon: Checkpointer, token: str) -> web.Application:
     return web.Application(
         [
             (r"/health", HealthHandler, args),
+            (r"/health/live", HealthHandler, args),
+            (r"/health/ready", ReadyHandler, args),
+            (r"/metrics", MetricsHandler, args),
             (r"/checkpoint", CheckpointHandler, args),
         ],
         tasks=set(),
@@ -170,7 +205,7 @@ def make_app(daemon: Checkpointer, token: str) -> web.Application:
 def _log_request(handler: web.RequestHandler) -> None:
     # method, path and status only: never headers (the token) or bodies
     status = handler.get_status()
-    if handler.request.path == "/health" and status == 200:
+    if handler.request.path in QUIET and status == 200:
         return
     log.info(
         "%s %s %d %.0f ms",

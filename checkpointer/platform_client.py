@@ -183,6 +183,20 @@ class PlatformClient:
         except ValueError:
             raise PlatformError(answer.code, f"{where}: the answer is not JSON") from None
 
+    async def reachable(self, within: float = 3.0) -> str | None:
+        """None when the platform API answers (its public OpenAPI document), else why not
+        (a sentence without the URL or the token: it goes into a health body)."""
+        request = HTTPRequest(
+            self._api("openapi.json"), request_timeout=within, connect_timeout=within
+        )
+        try:
+            await self.http.fetch(request)
+        except HTTPClientError as exc:
+            return f"the platform API answered {exc.code}"
+        except Exception as exc:
+            return f"the platform API is unreachable ({type(exc).__name__})"
+        return None
+
     # ----------------------------------------------------------------- platform API
 
     def _api(self, path: str, query: Mapping[str, Any] | None = None) -> str:

@@ -27,6 +27,7 @@ from hub.app.service_tokens import CHECKPOINTER, service_token
 from hub.tenancy.checkpoint_store import CheckpointStore
 from hub.tenancy.quota import quota_message
 from hub.tenancy.usage import Allocation
+from spawner import metrics as spawn_metrics
 from spawner.admission import AdmissionRefused, admit
 from spawner.form import parse_form, render_form
 from spawner.plan import SpawnPlan, make_plan
@@ -46,9 +47,11 @@ from spawner.stop_checkpoint import plan_stop_checkpoint
 class TenancyRefused(web.HTTPError):
     """A spawn refused by tenancy rules; the message is for the user."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, why: str | None = None) -> None:
         super().__init__(status, message.replace("%", "%%"))
         self.jupyterhub_message = message
+        #: the spawn failure's metrics reason when the status alone does not say it
+        self.reason = why
 
 
 _RUNNING_SERVERS = text(
@@ -123,6 +126,8 @@ class TenantSpawnerMixin(HasTraits):
     name: str
     user_options: dict[str, Any]
     log: Any
+    #: the backend's name in the spawn metrics' ``backend`` label
+    metrics_backend = "other"
     tenancy_plan: SpawnPlan | None = None
     #: what the last start chose to start from (a checkpoint or the profile's image)
     image_choice: ImageChoice | None = None
@@ -296,7 +301,7 @@ class TenantSpawnerMixin(HasTraits):
             observed,
         )
         if problems:
-            raise TenancyRefused(403, quota_message(tenant.name, problems))
+            raise TenancyRefused(403, quota_message(tenant.name, problems), why="quota")
         self.user_options = {**options, "tenant": plan.tenant, "profile": plan.profile}
         # the resolved choice is also kept in the spawner state (see get_state), which
         # JupyterHub saves after every start: the ledger is rebuilt from it after a restart
@@ -322,15 +327,33 @@ class TenantSpawnerMixin(HasTraits):
         return await super().start()  # type: ignore[misc]
 
     async def start(self) -> Any:
-        plan = await self.tenancy_admit()
+        began = time.monotonic()
+        try:
+            plan = await self.tenancy_admit()
+        except BaseException as exc:
+            self._count_failure(exc, None)
+            raise
         try:
             self.apply_plan(plan)
             started = await self.launch()
             await self.wait_until_answering(started)
-            return started
-        except BaseException:
+        except BaseException as exc:
             self.tenancy_release()
+            self._count_failure(exc, plan.profile)
             raise
+        spawn_metrics.SPAWN_DURATION.labels(self.metrics_backend, plan.profile).observe(
+            time.monotonic() - began
+        )
+        return started
+
+    def _count_failure(self, exc: BaseException, profile: str | None) -> None:
+        configured = {p.name for p in self.platform.config.profiles}
+        asked = profile or (self.user_options or {}).get("profile")
+        spawn_metrics.SPAWN_FAILURES.labels(
+            self.metrics_backend,
+            spawn_metrics.profile_label(asked, configured),
+            spawn_metrics.failure_reason(exc),
+        ).inc()
 
     async def wait_until_answering(self, started: Any, interval: float = 0.1) -> None:
         """Poll the new server every ``interval`` s until it accepts connections.

@@ -220,6 +220,8 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
             # a restart must not take running servers or their routes down
             "cleanup_servers": False,
             "cleanup_proxy": False,
+            # /hub/metrics as the service's /metrics: a read:metrics token, unless opened
+            "authenticate_prometheus": config.service.authenticate_metrics,
             "allow_named_servers": True,
             "authenticator_class": AUTHENTICATOR_CLASSES[config.auth.kind],
             "spawner_class": spawner_class,

@@ -704,6 +704,12 @@ class ServiceSettings(Strict):
     max_body_bytes: int = Field(
         65536, ge=1024, le=16 * 1024 * 1024, description="Largest API request body accepted."
     )
+    authenticate_metrics: bool = Field(
+        True,
+        description="GET /metrics of the service and the hub's /hub/metrics "
+        "(JupyterHub.authenticate_prometheus) need a token with the read:metrics scope; "
+        "false: anyone who reaches them may scrape.",
+    )
 
 
 class PipSettings(Strict):

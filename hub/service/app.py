@@ -14,6 +14,7 @@ from hub.service.api.handler import ApiHandler
 from hub.service.api.openapi import openapi_document
 from hub.service.api.routes import ROUTES
 from hub.service.context import ServiceContext
+from hub.service.monitoring import monitoring_handlers
 
 VERSION = "1"
 
@@ -83,6 +84,7 @@ def make_app(
     handlers: list[Any] = [
         (f"{prefix}{API_PREFIX}/openapi.json", OpenApiHandler, {"document": document}),
         (f"{prefix}health", HealthHandler),
+        *monitoring_handlers(prefix, service),
         (f"{prefix}oauth_callback", HubOAuthCallbackHandler),
         *api_handlers(prefix, ROUTES, service),
         (f"{prefix}{API_PREFIX}(/.*)?", NoSuchRouteHandler),

@@ -77,6 +77,7 @@ def engine_down_message(exc: BaseException) -> str:
 
 
 class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
+    metrics_backend = "docker"
     container_spec: ContainerSpec | None = None
 
     @default("remove")

@@ -76,6 +76,8 @@ def objects_fingerprint(objects: list[dict[str, Any]]) -> str:
 class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
     """One server per user and tenant, in the tenant's namespace ``th-<tenant>``."""
 
+    metrics_backend = "kubernetes"
+
     provision_max_age = Float(
         300.0,
         config=True,

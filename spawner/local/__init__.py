@@ -18,6 +18,7 @@ from spawner.tenancy import TenantSpawnerMixin
 
 
 class TenantLocalSpawner(TenantSpawnerMixin, SimpleLocalProcessSpawner):
+    metrics_backend = "local"
     local_backend_warning = True
 
     def apply_plan(self, plan: SpawnPlan) -> None:

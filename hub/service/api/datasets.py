@@ -18,6 +18,7 @@ connectors).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from hub.config.quantities import parse_bytes
+from hub.service import metrics
 from hub.service.api.framework import ApiError, ApiModel, Call, RawResponse, Route
 from hub.service.datasets.connector import ADVICE, Connector, Problem, SourceError
 from hub.service.datasets.kinds import KINDS, InvalidSource, limits_from, validate
@@ -195,13 +197,21 @@ async def on_source(call: Call, action: Callable[[Connector], T]) -> T:
     store = store_of(call)
     limits = limits_from(settings)
 
+    kind = "other"  # the source's kind once it is read: the metrics' kind label
+
     def work() -> T:
+        nonlocal kind
         source = store.get(call.tenant, name)  # SourceNotFound before any cached connector
+        kind = metrics.dataset_kind(source.kind)
         key = (call.tenant, name, source.updated_at)
         connector = call.service.connectors.get(
             key, lambda: store.connector(call.tenant, name, limits)
         )
-        return action(connector)
+        started = time.monotonic()
+        try:
+            return action(connector)
+        finally:
+            metrics.DATASET_LATENCY.labels(call.tenant, kind).observe(time.monotonic() - started)
 
     try:
         return await asyncio.wait_for(call.service.platform.run(work), settings.timeout + 1)
@@ -210,10 +220,12 @@ async def on_source(call: Call, action: Callable[[Connector], T]) -> T:
     except SecretsUnreadable as exc:
         raise ApiError(503, f"The credentials of {name!r} cannot be read: {exc}") from None
     except TimeoutError:
+        metrics.DATASET_ERRORS.labels(call.tenant, kind, Problem.TIMEOUT.value).inc()
         raise ApiError(
             504, f"{name!r} did not answer within {settings.timeout} s: {ADVICE[Problem.TIMEOUT]}"
         ) from None
     except SourceError as exc:
+        metrics.DATASET_ERRORS.labels(call.tenant, kind, exc.problem.value).inc()
         raise ApiError(
             STATUS[exc.problem],
             f"{name!r}: {exc.message}",

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from hub.config.schema import JobSettings
+from hub.service import metrics
 from hub.service.jobs.model import LOST_REASON, RunState, parse_notebook_path
 from hub.service.jobs.runners.base import Handle, Runner, RunSpec, RunStatus
 from hub.service.jobs.store import IllegalTransition, Job, JobStore, NotOwned, Run
@@ -252,6 +253,7 @@ class Scheduler:
             return
         run = self.store.started(run.id, self.instance, self.runner.name, handle)
         report.started.append(run.id)
+        metrics.observe_queue_wait(run.tenant, run.queued_at, run.claimed_at)
         self._observe(run, handle, self.runner.poll(handle), report)  # a quick run: no wait
 
     # ------------------------------------------------------------------ the loop
