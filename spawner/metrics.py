@@ -35,13 +35,13 @@ UNKNOWN_PROFILE = "unknown"
 
 def failure_reason(exc: BaseException) -> str:
     """The spawn failure's reason label (pure). A tenancy refusal says its own
-    (``TenancyRefused.reason``: quota) or is read from its status: 409 a second server
+    (``TenancyRefused.metrics_reason``: quota) or is read from its status: 409 a second server
     in the tenant, another 4xx not allowed, a 5xx the backend's."""
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
     if isinstance(exc, TimeoutError):
         return "timeout"
-    reason = getattr(exc, "reason", None)
+    reason = getattr(exc, "metrics_reason", None)
     if isinstance(exc, web.HTTPError) and hasattr(exc, "jupyterhub_message"):
         if reason in REASONS:
             return str(reason)

@@ -51,7 +51,7 @@ class TenancyRefused(web.HTTPError):
         super().__init__(status, message.replace("%", "%%"))
         self.jupyterhub_message = message
         #: the spawn failure's metrics reason when the status alone does not say it
-        self.reason = why
+        self.metrics_reason = why
 
 
 _RUNNING_SERVERS = text(
