@@ -225,6 +225,57 @@ class PipelinedSink:
         return self.sink
 
 
+class Prefetcher:
+    """Asks the kernel to read the next files ahead of the writer.
+
+    GNU tar, like a plain read loop, reads a cold diff one file at a time: one
+    request in flight, so a diff of many small files waits on the disk's latency
+    over and over. ``POSIX_FADV_WILLNEED`` on the files just ahead (at most
+    ``ahead`` bytes beyond what the writer finished) starts their reads in the
+    background, so several are in flight while the writer copies from the page cache.
+    """
+
+    def __init__(self, files: list[tuple[str, int]], ahead: int = 32 << 20) -> None:
+        self.files = files
+        self.ahead = ahead
+        self.consumed = 0
+        self.stopped = False
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="layer-prefetch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        issued = 0
+        for path, size in self.files:
+            with self.cond:
+                while not self.stopped and issued - self.consumed > self.ahead:
+                    self.cond.wait()
+                if self.stopped:
+                    return
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+            issued += size
+
+    def done(self, size: int) -> None:
+        with self.cond:
+            self.consumed += size
+            self.cond.notify()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify()
+        self.thread.join()
+
+
 def write_layer(root: str, out: BinaryIO) -> LayerInfo:
     """Write the layer tar of the upper directory ``root`` to ``out``; return its digest.
 
@@ -263,30 +314,35 @@ def _write_entries(root: str, sink: PipelinedSink) -> int:
                 total += used
                 chunk, used = sink.buffer(), 0
 
-    count = 0
-    for info, content in entries(root):
-        count += 1
-        add(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
-        if content is None:
-            continue
-        left = info.size
-        with open(content, "rb", buffering=0) as source:
-            while left:
-                if used == sink.size:
-                    sink.put(chunk, used)
-                    total += used
-                    chunk, used = sink.buffer(), 0
-                want = min(left, sink.size - used)
-                got = source.readinto(memoryview(chunk)[used : used + want])
-                if not got:
-                    raise OSError(f"{content}: the file got shorter while it was written")
-                used += got
-                left -= got
-        if info.size % tarfile.BLOCKSIZE:
-            add(bytes(tarfile.BLOCKSIZE - info.size % tarfile.BLOCKSIZE))
+    # the whole listing first (metadata only), so the prefetcher knows what comes next
+    items = list(entries(root))
+    prefetch = Prefetcher([(path, info.size) for info, path in items if path is not None])
+    try:
+        for info, content in items:
+            add(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+            if content is None:
+                continue
+            left = info.size
+            with open(content, "rb", buffering=0) as source:
+                while left:
+                    if used == sink.size:
+                        sink.put(chunk, used)
+                        total += used
+                        chunk, used = sink.buffer(), 0
+                    want = min(left, sink.size - used)
+                    got = source.readinto(memoryview(chunk)[used : used + want])
+                    if not got:
+                        raise OSError(f"{content}: the file got shorter while it was written")
+                    used += got
+                    left -= got
+            prefetch.done(info.size)
+            if info.size % tarfile.BLOCKSIZE:
+                add(bytes(tarfile.BLOCKSIZE - info.size % tarfile.BLOCKSIZE))
+    finally:
+        prefetch.stop()
     # the end of the archive as TarFile.close writes it: two zero blocks, then zeros
     # up to a whole record
     end = total + used + 2 * tarfile.BLOCKSIZE
     add(bytes(2 * tarfile.BLOCKSIZE + (-end % tarfile.RECORDSIZE)))
     sink.put(chunk, used)
-    return count
+    return len(items)
