@@ -251,6 +251,8 @@ def test_a_source_the_platform_cannot_list_shows_its_message_as_a_notification(p
 
 
 def test_run_as_job_with_a_parameter_succeeds_in_the_jobs_panel_and_its_output_opens(page, setup):
+    from playwright.sync_api import expect  # here: the chromium fixture says if it is missing
+
     lab.open_notebook(page, "report.ipynb")
     page.locator(".jp-NotebookPanel:visible .jp-Toolbar-item[data-jp-item-name="
                  "'tenanthubRunAsJob'] button").click()  # fmt: skip
@@ -284,6 +286,21 @@ def test_run_as_job_with_a_parameter_succeeds_in_the_jobs_panel_and_its_output_o
     assert tab.inner_text().startswith("output.ipynb")
     # the parameter papermill injected
     assert 'region = "north"' in output.inner_text() or "region = 'north'" in output.inner_text()
+
+    # run again: a second run of the job; once its output is gone, opening it says so
+    first = run.get_attribute("data-run")
+    run.locator("button", has_text="Run again").click()
+    again = jobs.locator(".jp-TenantHub-run").filter(has_text="report")
+    expect(again).to_have_count(2)
+    second = again.and_(page.locator(f":not([data-run='{first}'])"))
+    second.locator(".jp-TenantHub-state", has_text="succeeded").wait_for(timeout=120_000)
+    runs = setup.api.replace("/datasets", "/runs")
+    answer = requests.get(f"{runs}/{second.get_attribute('data-run')}", headers=setup.member,
+                          timeout=60)  # fmt: skip
+    output_path = answer.json()["output"]
+    (setup.home / output_path).unlink()
+    second.locator("button", has_text="Output").click()
+    lab.toasts(page, "error").filter(has_text=f"Cannot open {output_path}").wait_for()
 
 
 def test_a_dataset_picker_and_a_job_monitor_render_and_update_in_a_notebook(page, setup):
