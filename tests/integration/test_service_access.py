@@ -316,3 +316,31 @@ def test_openapi_document_is_public(access_hub: Hub):
         (method.upper(), path) for path, item in response.json()["paths"].items() for method in item
     }
     assert documented == route_keys()
+
+
+#: the service's routes outside the API (monitoring): who may, written from the contract.
+#: /metrics: a token with read:metrics (the platform admin's role has it; the default
+#: service.authenticate_metrics); health: anyone, no token (probes send none).
+EVERYONE = frozenset(ROLES)
+MONITORING: dict[str, frozenset[str]] = {
+    "metrics": PLATFORM_ONLY,
+    "health/live": EVERYONE,
+    "health/ready": EVERYONE,
+}
+MONITORING_CASES = [(path, role) for path in sorted(MONITORING) for role in ROLES]
+
+
+@pytest.mark.parametrize(
+    ("path", "role"), MONITORING_CASES, ids=[f"GET /{p} as {r}" for p, r in MONITORING_CASES]
+)
+def test_monitoring_route_answers_role_as_the_table_says(access_hub: Hub, path: str, role: str):
+    token = access_hub.tokens[role]
+    headers = {"Authorization": f"token {token}"} if token else {}
+    response = requests.get(
+        access_hub.hub.url + "services/tenanthub/" + path, headers=headers, timeout=30
+    )
+    if role in MONITORING[path]:
+        assert response.status_code == 200, response.text[:300]
+    else:
+        assert response.status_code == (401 if role == ANON else 403), response.text[:300]
+        assert "tenanthub_" not in response.text
