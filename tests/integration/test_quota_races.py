@@ -21,9 +21,12 @@ Both on SQLite and on PostgreSQL (the hub's and the platform's database).
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,8 +34,14 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy
+from sqlalchemy import Engine
 
+from hub.service.jobs.model import JobSpec
+from hub.service.jobs.store import JobStore
 from hub.tenancy import db
+from hub.tenancy.quota import QuotaLimits
+from hub.tenancy.seed import TenantSpec
+from hub.tenancy.store import TenantStore
 from tests.integration.hubrunner import Browser, RunningHub
 
 pytestmark = pytest.mark.integration
@@ -190,3 +199,163 @@ def test_100_concurrent_spawns_against_a_quota_of_10_start_exactly_10(hub_factor
     assert running_in_database(db_url) == now_running
     assert platform_servers_used(hub, token) == QUOTA
     assert "Traceback" not in hub.log(), hub.log()[-5000:]
+
+
+# ----------------------------------------------------------------------------- job runs
+
+RUNS = 24
+MAX_RUNNING = 3
+
+#: one scheduler instance in its own process, running the service's real loop
+#: (``Scheduler.run``) with the real clock from when the file ``go`` appears (both
+#: instances start together, racing for the first claims) until ``stop`` appears. Its runner is
+#: the tests' process runner that also writes, before each run's process starts, the time
+#: it started (``began``); the process's exit status file is written after it ended, so
+#: ``[began, mtime(status)]`` covers the process's whole life.
+SCHEDULER = r"""
+import asyncio, sys, time
+from pathlib import Path
+from hub.config.schema import JobSettings
+from hub.service.jobs.scheduler import Scheduler
+from hub.service.jobs.store import JobStore
+from hub.tenancy import db
+from tests.integration.jobrunner import ProcessRunner
+
+url, root, instance = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+
+class TimedRunner(ProcessRunner):
+    def start(self, spec):
+        folder = self.root / str(spec.run_id)
+        folder.mkdir(exist_ok=True)
+        (folder / "began").write_text(repr(time.time()))
+        return super().start(spec)
+
+async def main():
+    engine = db.make_engine(url)
+    sched = Scheduler(JobStore(engine), TimedRunner(root), JobSettings(poll_every=1),
+                      instance=instance)
+    stop = asyncio.Event()
+    async def watch_stop():
+        while not (root / "stop").exists():
+            await asyncio.sleep(0.1)
+        stop.set()
+    (root / f"ready-{instance}").write_text("")
+    while not (root / "go").exists():  # both instances start their loops together
+        await asyncio.sleep(0.005)
+    watcher = asyncio.ensure_future(watch_stop())
+    await sched.run(stop)
+    watcher.cancel()
+    engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def jobs_engine(db_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    spec = TenantSpec("busy", "busy", QuotaLimits(running_jobs=MAX_RUNNING), None, (), {}, ())
+    TenantStore(engine).create_tenant(spec, "test")
+    yield engine
+    engine.dispose()
+
+
+def active_runs(engine: Engine) -> int:
+    """The tenant's starting and running runs, in one query (one consistent snapshot)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sqlalchemy.text(
+                    "SELECT count(*) FROM th_job_runs "
+                    "WHERE tenant = 'busy' AND state IN ('starting', 'running')"
+                )
+            ).scalar_one()
+        )
+
+
+def most_overlapping(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of intervals that overlap at one instant."""
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+    most = now = 0
+    for _, step in events:  # at equal times an end (-1) sorts before a start (+1)
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_runs_submitted_at_once_never_exceed_the_running_jobs_quota_with_two_schedulers(
+    jobs_engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "runs"
+    root.mkdir()
+    schedulers = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCHEDULER, db_url, str(root), f"instance-{k}"],
+            cwd=HERE.parent.parent,
+            stdout=(tmp_path / f"scheduler-{k}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for k in range(2)
+    ]
+    store = JobStore(jobs_engine)
+    gate = threading.Barrier(RUNS, timeout=60)
+
+    def submit(i: int) -> int:
+        spec = {
+            "name": f"run{i}", "notebook": "a.ipynb", "tenant": "busy", "profile": "small",
+            "parameters": {"sleep": 0.3 + 0.1 * (i % 5), "say": f"run {i}"},
+        }  # fmt: skip
+        gate.wait()
+        _job, run = store.create_job(JobSpec.model_validate(spec), "alice")
+        assert run is not None
+        return run.id
+
+    samples: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(root.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+            assert all(p.poll() is None for p in schedulers), "a scheduler process exited"
+            time.sleep(0.05)
+        with ThreadPoolExecutor(max_workers=RUNS) as pool:
+            run_ids = list(pool.map(submit, range(RUNS)))
+        (root / "go").write_text("")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            samples.append(active_runs(jobs_engine))
+            runs = [store.get_run(i) for i in run_ids]
+            if all(r is not None and r.finished_at is not None for r in runs):
+                break
+            time.sleep(0.01)
+    finally:
+        (root / "stop").write_text("")
+        alive = [proc.poll() is None for proc in schedulers]
+        for proc in schedulers:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    logs = "\n".join((tmp_path / f"scheduler-{k}.log").read_text() for k in range(2))
+    final = [store.get_run(i) for i in run_ids]
+    assert all(r is not None and r.state == "succeeded" for r in final), (
+        [(r.id, r.state, r.reason) for r in final if r is not None],
+        logs[-3000:],
+    )
+    # which instance claims which run is up to the race: on PostgreSQL a claimer that finds
+    # the tenant's row locked by the other leaves it for its next tick, so one instance
+    # often takes every claim; both ran their loops, racing, the whole time
+    assert {r.instance for r in final if r is not None} <= {"instance-0", "instance-1"}
+    assert alive == [True, True], logs[-3000:]
+    assert [p.returncode for p in schedulers] == [0, 0], logs[-3000:]
+    # the database never showed more than the quota active, and the quota was used
+    assert max(samples) == MAX_RUNNING, Counter(samples)
+    # nor did more run processes than the quota ever live at the same time
+    intervals = [
+        (float((root / str(i) / "began").read_text()), (root / str(i) / "status").stat().st_mtime)
+        for i in run_ids
+    ]
+    assert most_overlapping(intervals) <= MAX_RUNNING, sorted(intervals)
+    starts = [int(line) for line in (root / "starts.log").read_text().split()]
+    assert sorted(starts) == sorted(run_ids)  # each run started once
