@@ -22,7 +22,8 @@ capability dropped, root gains nothing else inside the container.
 
 The node-local endpoint (the spawner's "checkpoint before stop") is optional here:
 with ``port`` set the pod uses the host network (the spawner calls the pod's node
-address, ``status.hostIP``), binds that address, and the kubelet probes ``/health``.
+address, ``status.hostIP``), binds that address, and the kubelet probes ``/health``
+(liveness) and ``/health/ready`` (readiness: the platform API answers).
 """
 
 from __future__ import annotations
@@ -191,6 +192,13 @@ def _container(settings: DaemonSetSettings) -> dict[str, Any]:
             "periodSeconds": 30,
             "timeoutSeconds": 5,
             "failureThreshold": 3,
+        }
+        # ready: the platform API answers (it records every checkpoint)
+        container["readinessProbe"] = {
+            "httpGet": {"path": "/health/ready", "port": settings.port},
+            "periodSeconds": 15,
+            "timeoutSeconds": 5,
+            "failureThreshold": 2,
         }
     return container
 
