@@ -52,9 +52,9 @@ k8s-up: system-deps-test install
 	VENV=$(VENV) scripts/build-images.sh base cpu
 	tests/k8s/cluster.sh up
 
-## make screenshots: refresh docs/console-*.png from the console's browser tests
+## make screenshots: refresh docs/console-*.png and docs/lab-*.png from the browser tests
 screenshots: system-deps-test install
-	TENANTHUB_SCREENSHOTS=docs $(BIN)/pytest -q tests/browser/test_console.py tests/browser/test_console_datasets.py
+	TENANTHUB_SCREENSHOTS=docs $(BIN)/pytest -q tests/browser/test_console.py tests/browser/test_console_datasets.py tests/browser/test_lab_extension.py
 
 ## make k8s-down: stop the Kubernetes test cluster (the Docker engine stays: scripts/dockerd.sh down)
 k8s-down:

@@ -244,6 +244,7 @@ def test_a_source_the_platform_cannot_list_shows_its_message_as_a_notification(p
     toast = lab.toasts(page, "error").filter(has_text="Cannot list locked/")
     toast.wait_for()
     assert message in toast.inner_text()
+    toast.locator(".jp-Notification-Toast-Close").click()  # read: out of the screenshots
     # the tree says it too, where the entries would be
     error = page.locator("#tenanthub-datasets .jp-TenantHub-row[data-source='locked'] "
                          ".jp-TenantHub-error")  # fmt: skip
@@ -277,11 +278,13 @@ def test_run_as_job_with_a_parameter_succeeds_in_the_jobs_panel_and_its_output_o
     ).wait_for()
     run.locator("button", has_text="Log").click()
     jobs.locator(".jp-TenantHub-logtext", has_text="report for north").wait_for()
-    shot(page, "lab-jobs.png")
+    log = jobs.locator(".jp-TenantHub-logtext")
+    log.evaluate("pre => { pre.scrollTop = pre.scrollHeight; }")  # its end, in the screenshot
 
     run.locator("button", has_text="Output").click()
     output = page.locator(".jp-NotebookPanel:visible")
     output.locator(".jp-OutputArea-output", has_text="report for north").wait_for()
+    shot(page, "lab-jobs.png")
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
     assert tab.inner_text().startswith("output.ipynb")
     # the parameter papermill injected
