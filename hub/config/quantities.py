@@ -8,8 +8,9 @@ bytes) to avoid float rounding surprises at the limit.
 
 from __future__ import annotations
 
+import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -28,8 +29,25 @@ _QUANTITY = re.compile(
 )
 
 
+#: Kubernetes keeps a quantity in 63 bits; a larger one is no limit anyone can set
+MAX_QUANTITY = Decimal(2**63 - 1)
+
+
 class QuantityError(ValueError):
     """A value is not a valid Kubernetes quantity for the resource it is used for."""
+
+
+def _times(number: Decimal, factor: Decimal) -> Decimal:
+    """``number * factor`` exactly: the default context keeps 28 digits and would round
+    ``1.0000000000000000000000000001Ki`` to a whole number of bytes."""
+    digits = len(number.as_tuple().digits) + len(factor.as_tuple().digits) + 2
+    return Context(prec=max(28, digits)).multiply(number, factor)
+
+
+def _bounded(amount: Decimal, value: object) -> Decimal:
+    if amount > MAX_QUANTITY:
+        raise QuantityError(f"{value!r} is too large (at most {MAX_QUANTITY} base units)")
+    return amount
 
 
 def parse_quantity(value: str | int | float) -> Decimal:
@@ -37,9 +55,11 @@ def parse_quantity(value: str | int | float) -> Decimal:
     if isinstance(value, bool):
         raise QuantityError(f"expected a quantity, got {value!r}")
     if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QuantityError(f"quantity must be a finite number, got {value!r}")
         if value < 0:
             raise QuantityError(f"quantity must not be negative: {value!r}")
-        return Decimal(str(value))
+        return _bounded(Decimal(str(value)), value)
     text = str(value).strip()
     match = _QUANTITY.match(text)
     if not match:
@@ -51,9 +71,8 @@ def parse_quantity(value: str | int | float) -> Decimal:
     except InvalidOperation as exc:  # pragma: no cover - the regex already restricts this
         raise QuantityError(f"{value!r} is not a number") from exc
     suffix = match.group("suffix") or ""
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    return number * _DECIMAL[suffix]
+    factor = Decimal(_BINARY[suffix]) if suffix in _BINARY else _DECIMAL[suffix]
+    return _bounded(_times(number, factor), value)
 
 
 # the same few profile and quota strings are parsed on every spawn: remember them
@@ -62,7 +81,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
 def parse_cpu_millis(value: str | int | float) -> int:
     """CPU quantity -> integer millicores (``500m`` -> 500, ``2`` -> 2000)."""
     cores = parse_quantity(value)
-    millis = cores * 1000
+    millis = _times(cores, Decimal(1000))
     if millis != millis.to_integral_value():
         raise QuantityError(f"{value!r}: CPU cannot be finer than 1m (one millicore)")
     return int(millis)
