@@ -188,6 +188,8 @@ def _port_clashes(hub: dict[str, Any]) -> list[ConfigIssue]:
     issues = []
     seen: dict[Any, str] = {}
     for key, value in ports.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue  # not a port number: the schema reports it (a list here was a TypeError)
         if value in seen:
             issues.append(
                 ConfigIssue(f"hub.{key}", f"port {value} is also used by hub.{seen[value]}")
