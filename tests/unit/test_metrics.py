@@ -44,22 +44,6 @@ def documented() -> dict[str, dict[str, tuple[str, frozenset[str]]]]:
     return sections
 
 
-def exposed(
-    registry: CollectorRegistry, prefix: str = "tenanthub_"
-) -> dict[str, tuple[str, frozenset[str]]]:
-    """metric name as scraped (counters with _total) -> (type, labels), from describe()."""
-    out = {}
-    for family in registry.collect():
-        if not family.name.startswith(prefix):
-            continue
-        name = family.name + ("_total" if family.type == "counter" else "")
-        labels: set[str] = set()
-        for sample in family.samples:
-            labels |= set(sample.labels) - {"le"}
-        out[name] = (family.type, frozenset(labels))
-    return out
-
-
 def _described(registry: CollectorRegistry) -> dict[str, str]:
     out = {}
     for collector in list(registry._collector_to_names):
