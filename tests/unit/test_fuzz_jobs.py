@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -152,6 +153,7 @@ notebooks = st.fixed_dictionaries(
 ).map(json.dumps) | st.text(max_size=80)  # fmt: skip
 
 
+@pytest.mark.filterwarnings("ignore::nbformat.validator.MissingIDFieldWarning")
 @fuzz(120, deadline_ms=None)
 @given(
     notebooks,

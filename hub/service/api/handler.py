@@ -53,6 +53,8 @@ def parse_json(raw: bytes) -> Any:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "The request body is not valid JSON.") from None
+    except RecursionError:  # e.g. 5000 "[": small enough for the body limit, was a 500
+        raise ApiError(400, "The request body is nested too deeply to be read.") from None
     if not isinstance(body, dict):
         raise ApiError(
             422,
