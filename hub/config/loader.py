@@ -299,6 +299,8 @@ def load_config(path: str | Path) -> PlatformConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [ConfigIssue(where, f"invalid YAML: {problem}")]) from None
+    except RecursionError:  # "[[[[..." thousands deep: was a RecursionError, not a ConfigError
+        raise ConfigError(source, [ConfigIssue("", "invalid YAML: nested too deeply")]) from None
     return parse_config(data, source, base_dir=path.parent.resolve())
 
 

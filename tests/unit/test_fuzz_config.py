@@ -107,6 +107,7 @@ yaml_text = st.one_of(
 @example("tenants: [{name: a}]\ntenants: []\n")  # a key written twice
 @example("profiles:\n- name: p\n  cpu: {limit: .inf}\n")
 @example("a: &x [*x]\n")
+@example("a: " + "[" * 3000 + "]" * 3000)  # was a RecursionError
 @example("!!python/object:os.system {}\n")
 def test_any_file_text_loads_or_is_a_config_error(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
