@@ -207,19 +207,20 @@ def test_an_s3_source_is_browsed_and_sampled(page):
 
 
 def test_insert_cell_puts_the_snippet_in_the_notebook_and_it_loads_the_dataframe(page):
+    from playwright.sync_api import expect
+
     panel = lab.open_side_panel(page, "tenanthub-datasets")
     lab.datasets_row(page, "team", "cities.csv").click()
     panel.locator(".jp-TenantHub-detail table.jp-TenantHub-sample").wait_for()
     cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
     before = cells.count()
     panel.locator("button.jp-TenantHub-insert").click()
-    assert cells.count() == before + 1
+    expect(cells).to_have_count(before + 1)
     at = cells.evaluate_all("cells => cells.findIndex(c => c.classList.contains('jp-mod-active'))")
     inserted = cells.nth(at)  # by place: running the cell moves the active one on
     code = inserted.locator(".cm-content")
-    assert (
-        code.inner_text() == 'from tenanthub import datasets\ndf = datasets.read("team/cities.csv")'
-    )
+    snippet = 'from tenanthub import datasets\ndf = datasets.read("team/cities.csv")'
+    expect(code).to_have_text(snippet, use_inner_text=True)
     # show the DataFrame: one more line typed at the end of the inserted cell, then run it
     code.click()
     page.keyboard.press("Control+End")
