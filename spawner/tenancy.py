@@ -15,6 +15,7 @@ import ipaddress
 import json
 import socket
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,6 +54,11 @@ class TenancyRefused(web.HTTPError):
         #: the spawn failure's metrics reason when the status alone does not say it
         self.metrics_reason = why
 
+
+#: this hub process's spawners by ledger key. JupyterHub saves a server's row before it
+#: calls start(), so the ledger's rebuild from the rows skips the ones whose spawn is still
+#: pending here: their own admission decides them (counted, they refused one another)
+_SPAWNERS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 _RUNNING_SERVERS = text(
     "SELECT u.name AS username, s.name AS server, s.user_options AS options, s.state AS state "
@@ -131,6 +137,11 @@ class TenantSpawnerMixin(HasTraits):
     tenancy_plan: SpawnPlan | None = None
     #: what the last start chose to start from (a checkpoint or the profile's image)
     image_choice: ImageChoice | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if getattr(self, "user", None) is not None:
+            _SPAWNERS[self.ledger_key] = self
 
     @property
     def platform(self) -> PlatformContext:
@@ -256,6 +267,9 @@ class TenantSpawnerMixin(HasTraits):
         if platform.ledger.loaded:  # another spawn loaded it while we waited
             return
         for username, server, options in servers:
+            spawner = _SPAWNERS.get(f"{username}/{server}")
+            if spawner is not None and spawner.pending == "spawn":
+                continue  # not running yet: its own admission counts it
             tenant, profile_name = options.get("tenant"), options.get("profile")
             profile = platform.config.profile(profile_name) if profile_name else None
             if not tenant or profile is None:
