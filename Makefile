@@ -31,7 +31,7 @@ demo: system-deps install
 test: system-deps-test install
 	scripts/dockerd.sh up
 	status=0; \
-	VENV=$(VENV) scripts/build-images.sh base cpu spark hub || status=$$?; \
+	VENV=$(VENV) scripts/build-images.sh base cpu spark hub proxy || status=$$?; \
 	if [ $$status -eq 0 ]; then \
 	  if tests/k8s/cluster.sh up >/dev/null; then \
 	    eval "$$(tests/k8s/cluster.sh env)"; \
@@ -110,10 +110,11 @@ clean:
 
 .PHONY: images images-gpu
 ## make images: notebook images base, cpu, spark, built offline (debootstrap bookworm + docker import),
-## and the platform's own image tenanthub/hub (for the Helm chart); see images/README.md
+## the platform's own image tenanthub/hub (for the Helm chart) and tenanthub/proxy (its proxy where
+## quay.io cannot be pulled); see images/README.md
 images:
 	scripts/dockerd.sh up
-	VENV=$(VENV) scripts/build-images.sh base cpu spark hub
+	VENV=$(VENV) scripts/build-images.sh base cpu spark hub proxy
 
 ## make images-gpu: the CUDA PyTorch image too (opt-in: several GB of wheels; never part of make test)
 images-gpu:

@@ -8,8 +8,10 @@
 #      rebuild with nothing changed take seconds.
 #
 # usage: scripts/build-images.sh [--refresh-rootfs] [PROFILE...]
-#   PROFILE: base cpu spark gpu hub (default: base cpu spark). gpu is opt-in (`make images-gpu`);
-#   hub is the platform's own image (tenanthub/hub, for the Helm chart), from this checkout.
+#   PROFILE: base cpu spark gpu hub proxy (default: base cpu spark). gpu is opt-in (`make images-gpu`);
+#   hub is the platform's own image (tenanthub/hub, for the Helm chart), from this checkout;
+#   proxy is configurable-http-proxy from the npm cache of scripts/install-npm.sh on Debian's
+#   Node.js (tenanthub/proxy: the chart's proxy where quay.io cannot be pulled).
 #   --refresh-rootfs  debootstrap and import again (e.g. to pick up Debian point releases).
 # env: TENANTHUB_CACHE (default ~/.cache/tenanthub), VENV (default .venv; the hub's
 #      JupyterHub version is read from it), IMAGE_PREFIX (default tenanthub),
@@ -40,15 +42,15 @@ profiles=()
 for arg in "$@"; do
   case "$arg" in
     --refresh-rootfs) refresh=1 ;;
-    base | cpu | spark | gpu | hub) profiles+=("$arg") ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) die "unknown argument '$arg' (profiles: base cpu spark gpu hub)" ;;
+    base | cpu | spark | gpu | hub | proxy) profiles+=("$arg") ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) die "unknown argument '$arg' (profiles: base cpu spark gpu hub proxy)" ;;
   esac
 done
 ((${#profiles[@]})) || profiles=(base cpu spark)
 
 # parents first, each profile once
-declare -A parent=([base]="" [cpu]=base [spark]=cpu [gpu]=base [hub]="")
+declare -A parent=([base]="" [cpu]=base [spark]=cpu [gpu]=base [hub]="" [proxy]="")
 order=()
 add() {
   local p="$1" seen
@@ -210,7 +212,7 @@ done
 
 for profile in "${order[@]}"; do
   step_start="$(now)"
-  if [[ "$profile" == base || "$profile" == hub ]]; then
+  if [[ "$profile" == base || "$profile" == hub || "$profile" == proxy ]]; then
     from="$base_tag"
   else
     from="$prefix/notebook-${parent[$profile]}:$tenanthub_version"
@@ -223,6 +225,19 @@ for profile in "${order[@]}"; do
     "$venv/bin/python" -m pip wheel --quiet --no-deps \
       -w "$context/hub-dist" "$root" >&2 || die "building TenantHub's wheel failed"
   fi
+  chp_version=unknown
+  if [[ "$profile" == proxy ]]; then
+    image="$prefix/proxy"
+    # the proxy the hub runs on one machine (scripts/install-npm.sh), with its dependencies,
+    # from npm's local cache (--prefer-offline: no registry round trip when cached)
+    chp_json="$cache/npm/node_modules/configurable-http-proxy/package.json"
+    [[ -f "$chp_json" ]] || die "no configurable-http-proxy in $cache/npm (run: make install)"
+    chp_version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$chp_json")"
+    rm -rf "$context/proxy-dist"
+    npm install --prefix "$context/proxy-dist" --prefer-offline --omit=dev --no-audit \
+      --no-fund --loglevel=error "configurable-http-proxy@$chp_version" >&2 \
+      || die "npm install configurable-http-proxy@$chp_version failed"
+  fi
   previous="$(docker image inspect --format '{{.Id}}' "$image:$tenanthub_version" 2>/dev/null || true)"
   log "build $image:$tenanthub_version FROM $from (JupyterHub $jupyterhub_version)"
   docker build --network host \
@@ -230,6 +245,7 @@ for profile in "${order[@]}"; do
     --build-arg "BASE_IMAGE_DIGEST=$base_digest" \
     --build-arg "JUPYTERHUB_VERSION=$jupyterhub_version" \
     --build-arg "TENANTHUB_VERSION=$tenanthub_version" \
+    --build-arg "CHP_VERSION=$chp_version" \
     -f "$context/$profile/Dockerfile" \
     -t "$image:$tenanthub_version" -t "$image:latest" \
     "$context" >&2
