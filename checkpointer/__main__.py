@@ -54,6 +54,7 @@ from checkpointer.sources import (
     KubernetesPodSource,
     PodDetails,
 )
+from hub import logs
 
 log = logging.getLogger("tenanthub.checkpointer")
 CONFIG_ENV = "TENANTHUB_CONFIG"
@@ -141,6 +142,7 @@ async def serve(env: Mapping[str, str]) -> None:
     if not path:
         raise SystemExit(f"{CONFIG_ENV} is not set: point it at tenanthub.yaml")
     config = load_config(path)
+    logs.configure("tenanthub-checkpointer", config.logging.format, config.logging.level)
     try:
         mode, why = choose_mode(
             env.get(MODE_ENV), config.backend.kind, bool(env.get("KUBERNETES_SERVICE_HOST"))
@@ -269,10 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "usage: python -m checkpointer            run the daemon (configured by env)\n"
             "       python -m checkpointer manifests  print the DaemonSet (--help)"
         )
-    logging.basicConfig(
-        level=logging.INFO,
-        format="[%(levelname)1.1s %(asctime)s tenanthub-checkpointer] %(message)s",
-    )
+    logs.configure("tenanthub-checkpointer")  # until the config says otherwise
     asyncio.run(serve(os.environ))
 
 

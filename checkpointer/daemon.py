@@ -63,6 +63,7 @@ from checkpointer.names import (
 )
 from checkpointer.platform_client import Checkpoint, PlatformClient, PlatformError, ServerEndpoint
 from checkpointer.sources import ContainerSource
+from hub import logs
 
 log = logging.getLogger("tenanthub.checkpointer")
 T = TypeVar("T")
@@ -456,9 +457,23 @@ class Checkpointer:
         labels = (server.tenant, server.profile)
         try:
             outcome = await self._checkpoint(server, memory)
-        except Exception:  # the platform API refused the record: nothing was made
+        except Exception as exc:  # the platform API refused the record: nothing was made
             ckpt_metrics.CHECKPOINT_FAILURES.labels(*labels, "platform").inc()
+            logs.event(
+                log, "checkpoint", "failed", tenant=server.tenant, user=server.user,
+                duration_s=time.monotonic() - began, server=server.server or None,
+                profile=server.profile, reason=f"platform API: {type(exc).__name__}",
+                level=logging.WARNING,
+            )  # fmt: skip
             raise
+        record = outcome.checkpoint
+        logs.event(
+            log, "checkpoint", outcome.action, tenant=server.tenant, user=server.user,
+            duration_s=time.monotonic() - began, server=server.server or None,
+            profile=server.profile, checkpoint=record.id if record else None,
+            size_bytes=record.size_bytes if record and outcome.action == "ready" else None,
+            level=logging.WARNING if outcome.action == "failed" else logging.INFO,
+        )  # fmt: skip
         ckpt_metrics.CHECKPOINT_DURATION.labels(*labels, outcome.action).observe(
             time.monotonic() - began
         )

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import socket
 import time
 import weakref
@@ -23,6 +24,7 @@ from sqlalchemy import text
 from tornado import web
 from traitlets import HasTraits, Unicode, default
 
+from hub import logs
 from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.app.service_tokens import CHECKPOINTER, service_token
 from hub.tenancy.checkpoint_store import CheckpointStore
@@ -43,6 +45,11 @@ from spawner.plan.checkpoint import (
 )
 from spawner.stop_checkpoint import ask as ask_checkpointer
 from spawner.stop_checkpoint import plan_stop_checkpoint
+
+#: the spawn event lines ("tenanthub" is routed into JupyterHub's handlers: hub.app.logs)
+spawn_log = logging.getLogger("tenanthub.spawn")
+#: failure reasons that are a refusal of the request, not a failure of the platform
+REFUSALS = frozenset({"quota", "conflict", "not_allowed"})
 
 
 class TenancyRefused(web.HTTPError):
@@ -346,6 +353,7 @@ class TenantSpawnerMixin(HasTraits):
             plan = await self.tenancy_admit()
         except BaseException as exc:
             self._count_failure(exc, None)
+            self._spawn_event(began, exc, None)
             raise
         try:
             self.apply_plan(plan)
@@ -354,11 +362,27 @@ class TenantSpawnerMixin(HasTraits):
         except BaseException as exc:
             self.tenancy_release()
             self._count_failure(exc, plan.profile)
+            self._spawn_event(began, exc, plan)
             raise
         spawn_metrics.SPAWN_DURATION.labels(self.metrics_backend, plan.profile).observe(
             time.monotonic() - began
         )
+        self._spawn_event(began, None, plan)
         return started
+
+    def _spawn_event(self, began: float, exc: BaseException | None, plan: SpawnPlan | None) -> None:
+        """The spawn's event line (hub.logs): tenant, user, duration, outcome and why."""
+        reason = None if exc is None else spawn_metrics.failure_reason(exc)
+        outcome = "ok" if exc is None else "refused" if reason in REFUSALS else "failed"
+        asked = str((self.user_options or {}).get("tenant") or "")[:64] or None
+        logs.event(
+            spawn_log, "spawn", outcome,
+            tenant=plan.tenant if plan else asked,
+            user=self.user.name, duration_s=time.monotonic() - began,
+            server=self.name or None, backend=self.metrics_backend,
+            profile=plan.profile if plan else None, reason=reason,
+            level=logging.INFO if exc is None else logging.WARNING,
+        )  # fmt: skip
 
     def _count_failure(self, exc: BaseException, profile: str | None) -> None:
         configured = {p.name for p in self.platform.config.profiles}

@@ -288,4 +288,11 @@ def configure(c: Any, config_path: str | Path | None = None) -> PlatformContext:
         section = getattr(c, cls)
         for name, value in values.items():
             setattr(section, name, value)
+    c.JupyterHub.log_level = platform.config.logging.level
+    if platform.config.logging.format == "json":
+        # traitlets merges this into its own logging config: the console handler's
+        # formatter becomes ours (JupyterHub's and TenantHub's records alike)
+        c.Application.logging_config = {
+            "formatters": {"console": {"()": "hub.logs.JsonFormatter", "component": "hub"}}
+        }
     return platform

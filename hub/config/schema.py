@@ -675,6 +675,20 @@ class CullingSettings(Strict):
     every: Seconds = Field(300, description="How often the culler checks.")
 
 
+class LoggingSettings(Strict):
+    """How the hub, the platform service and the checkpointer write their logs."""
+
+    format: Literal["text", "json"] = Field(
+        "text",
+        description="text: one readable line per record; json: one JSON object per line "
+        "(time, level, logger, component, message and the event fields tenant, user, "
+        "duration_ms, outcome), for Loki or Elasticsearch.",
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="The least severe level written."
+    )
+
+
 # ----------------------------------------------------------------------------- root
 
 
@@ -939,6 +953,7 @@ class PlatformConfig(Strict):
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     def profile(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from tornado.httpserver import HTTPServer
 
+from hub import logs
 from hub.app.context import config_path_from_env, get_context
 from hub.app.proxy import secret_file
 from hub.service.app import make_app
@@ -34,6 +35,8 @@ log = logging.getLogger("tenanthub.service")
 
 async def serve() -> None:
     platform = get_context(config_path_from_env())
+    settings = platform.config.logging
+    logs.configure("tenanthub-service", settings.format, settings.level)
     # the hub migrates at its start; a database a newer TenantHub migrated stops us here
     await platform.run(db.check_not_newer, platform.engine)
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
@@ -76,9 +79,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s tenanthub-service] %(message)s"
-    )
+    logs.configure("tenanthub-service")  # until the config says otherwise
     try:
         asyncio.run(serve())
     except db.SchemaTooNew as exc:

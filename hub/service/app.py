@@ -9,6 +9,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
+from hub.service.access_log import log_request
 from hub.service.api.framework import API_PREFIX, Route
 from hub.service.api.handler import ApiHandler
 from hub.service.api.openapi import openapi_document
@@ -94,4 +95,5 @@ def make_app(
         handlers,
         cookie_secret=cookie_secret,
         tenanthub=service,
+        log_function=log_request,
     )

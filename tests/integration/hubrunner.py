@@ -25,6 +25,8 @@ import bcrypt
 import requests
 import yaml
 
+from tests import log_secrets
+
 
 def free_port_pair() -> int:
     """A port p with p and p+1 free (JupyterHub puts the proxy API on port+1)."""
@@ -59,6 +61,7 @@ class RunningHub:
 
     def __post_init__(self) -> None:
         self.log_path = self.root / "hub.log"
+        log_secrets.watch(self.root)  # its logs are scanned for secrets at the end of the run
 
     @property
     def data_dir(self) -> Path:
@@ -206,9 +209,12 @@ class Browser:
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"X-XSRFToken": self.hub_xsrf(), **kwargs.pop("headers", {})}
-        return self.session.request(
+        answer = self.session.request(
             method, self.hub.url + "hub/api/" + path, headers=headers, timeout=60, **kwargs
         )
+        if method == "POST" and path.rstrip("/").endswith("/tokens") and answer.ok:
+            log_secrets.remember(answer.json().get("token"))  # must never reach a log
+        return answer
 
     def wait_ready(self, server: str = "", timeout: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -246,3 +252,18 @@ class Browser:
                 return
             time.sleep(0.5)
         raise AssertionError(f"server {server!r} of {self.user} did not stop")
+
+
+#: a notebook server's environment variables that hold its credentials
+SERVER_SECRETS = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_OAUTH_CLIENT_SECRET")
+
+
+def server_environment(hub: RunningHub) -> dict[str, str]:
+    """The environment of the hub's one running (local backend) server, as its process
+    has it; its tokens are remembered for the end-of-run log scan."""
+    [pid] = hub._server_pids()
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+    for name in SERVER_SECRETS:
+        log_secrets.remember(env.get(name))
+    return env

@@ -29,7 +29,13 @@ import requests
 from spawner.plan import local_paths
 from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG, PASSWORDS, PROXY_MISSING
-from tests.integration.hubrunner import Browser, RunningHub, free_port, write_hub
+from tests.integration.hubrunner import (
+    Browser,
+    RunningHub,
+    free_port,
+    server_environment,
+    write_hub,
+)
 from tests.integration.notebooks import write_notebook
 
 pytestmark = pytest.mark.integration
@@ -80,12 +86,6 @@ class Lab:
             self.hub.url + "services/tenanthub/api/v1/" + route, params=params, timeout=60,
             headers={"Authorization": f"token {token or self.hub_token}"},
         )  # fmt: skip
-
-
-def server_environment(hub: RunningHub) -> dict[str, str]:
-    [pid] = hub._server_pids()
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(item.decode().split("=", 1) for item in environ if b"=" in item)
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:

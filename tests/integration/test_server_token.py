@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import requests
 
 from spawner.plan import local_paths
 from tests.integration.conftest import BASE_CONFIG
-from tests.integration.hubrunner import Browser, RunningHub
+from tests.integration.hubrunner import Browser, RunningHub, server_environment
 
 
 def server_token(hub: RunningHub) -> str:
@@ -64,12 +63,6 @@ try:
 except Exception as exc:
     print("refused:", type(exc).__name__, exc, file=sys.stderr)
 """
-
-
-def server_environment(hub: RunningHub) -> dict[str, str]:
-    [pid] = hub._server_pids()
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(item.decode().split("=", 1) for item in environ if b"=" in item)
 
 
 def test_the_notebook_sdk_reads_the_tenants_data_with_the_servers_environment(

@@ -104,6 +104,7 @@ def test_config_schema_is_json_schema_forbidding_unknown_keys(tmp_path: Path) ->
         "checkpoint",
         "datasets",
         "jobs",
+        "logging",
     }
     sections = _objects(schema)
     assert len(sections) >= 15  # root + every nested section

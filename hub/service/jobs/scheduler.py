@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from hub import logs
 from hub.config.schema import JobSettings
 from hub.service import metrics
 from hub.service.jobs.model import LOST_REASON, RunState, parse_notebook_path
@@ -225,6 +226,13 @@ class Scheduler:
         if done.retry is not None:
             report.retried.append(done.retry.id)
         log.info("job run %d (job %d) %s: %s", run.id, run.job_id, state.value, reason)
+        began = run.started_at or run.queued_at
+        logs.event(
+            log, "job_run", state.value, tenant=run.tenant, user=run.owner,
+            duration_s=(self.clock() - began).total_seconds() if began else None,
+            job=run.job_id, run=run.id, exit_code=exit_code,
+            level=logging.INFO if state.value == "succeeded" else logging.WARNING,
+        )  # fmt: skip
 
     def _tail(self, handle: Handle) -> str:
         """The end of the run's log, at most ``log_tail_bytes`` (whole characters)."""

@@ -1,0 +1,75 @@
+"""Secrets the tests were issued, and the logs to scan for them at the end of the run.
+
+Issue 13: "secrets and tokens never logged (a test scans the logs of a full test run
+for the tokens it issued)". What is collected, in this pytest process:
+
+- every hub a test starts (``RunningHub``) registers its folder: its ``hub.log``
+  holds the hub's, the proxy's and its managed services' output (the platform
+  service, the idle culler, the checkpointer in Docker mode), and its data folder
+  the secrets the platform made for itself (``data/secrets/*``: service and
+  checkpointer tokens, cookie secrets, the datasets key, the proxy's token);
+- every API token a test creates through the hub (``Browser.api`` POST .../tokens);
+- anything else a test hands to :func:`remember` (a server's own token, a
+  dataset's secret key).
+
+``tests/integration/test_log_secrets.py`` runs last (``tests/conftest.py`` moves it)
+and fails naming the log and the secret's first characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+#: shorter values (a port, "yes") would match by chance
+MIN_SECRET_CHARS = 12
+#: logs bigger than this are read from their end (a runaway log is a finding itself)
+MAX_LOG_BYTES = 64 << 20
+
+ISSUED: set[str] = set()
+ROOTS: set[Path] = set()
+
+
+def remember(secret: object) -> None:
+    text = str(secret or "").strip()
+    if len(text) >= MIN_SECRET_CHARS:
+        ISSUED.add(text)
+
+
+def watch(root: Path) -> None:
+    ROOTS.add(Path(root))
+
+
+def secrets_under(root: Path) -> set[str]:
+    """The platform's own secrets in a hub's data folder (``**/secrets/*`` files)."""
+    found: set[str] = set()
+    for path in root.glob("**/secrets/*"):
+        if not path.is_file() or path.stat().st_size > 4096:
+            continue
+        try:
+            text = path.read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in text.splitlines():
+            value = line.split("=", 1)[-1].strip()  # KEY=value files keep the value
+            if len(value) >= MIN_SECRET_CHARS:
+                found.add(value)
+    return found
+
+
+def logs_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("**/*.log") if p.is_file())
+
+
+def leaks(logs: Iterable[Path], secrets: Iterable[str]) -> list[tuple[Path, str]]:
+    """(log, the secret's first 6 characters) for every secret found in a log (pure on
+    the files' contents)."""
+    wanted = sorted(set(secrets))
+    found: list[tuple[Path, str]] = []
+    for log in logs:
+        with log.open("rb") as handle:
+            size = log.stat().st_size
+            handle.seek(max(0, size - MAX_LOG_BYTES))
+            text = handle.read().decode("utf-8", "replace")
+        found += [(log, secret[:6]) for secret in wanted if secret in text]
+    return found
