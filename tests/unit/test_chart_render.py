@@ -2,7 +2,9 @@
 
 helm lint with the default and the lint values; every object of ``helm template`` passes
 ``kubernetes-validate --strict`` and the chart's own pods Pod Security ``restricted``
-(the checkpointer excepted: it is the privileged one); the hub's ClusterRole and the
+(the checkpointer excepted: it is the privileged one; with the single-node values, whose
+hostNetwork is for clusters without a pod network, the hub and proxy break exactly the
+host-network rule and nothing else); the hub's ClusterRole and the
 checkpointer's objects are exactly the Python builders'; the generated files are current;
 a config change changes the hub's checksum annotation (so it rolls).
 """
@@ -29,6 +31,9 @@ from spawner.kubernetes.rbac import hub_cluster_role_rules
 CACHE = Path(os.environ.get("TENANTHUB_CACHE") or Path.home() / ".cache" / "tenanthub")
 HELM = CACHE / "helm" / "bin" / "helm"
 LINT_VALUES = CHART / "values.lint.yaml"
+#: the values of a single-node cluster without a pod network (the test cluster): hostNetwork
+SINGLE_NODE_VALUES = CHART / "values.single-node.yaml"
+HOST_NETWORK_VIOLATION = "spec.hostNetwork: must be false or unset (shares the node's namespace)"
 NEW = "1.35.0"
 OLD = "1.20.0"  # the test cluster's API server
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -66,7 +71,9 @@ def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return obj
 
 
-@pytest.mark.parametrize("values", [(), (LINT_VALUES,)], ids=["default", "lint"])
+@pytest.mark.parametrize(
+    "values", [(), (LINT_VALUES,), (SINGLE_NODE_VALUES,)], ids=["default", "lint", "single-node"]
+)
 def test_helm_lint_passes(helm: Path, values: tuple[Path, ...]) -> None:
     args = ["lint", str(CHART), "--strict", "--kube-version", NEW]
     for path in values:
@@ -93,7 +100,9 @@ SCHEMAS = sorted(
 
 
 @pytest.mark.parametrize("schema", [SCHEMAS[0], SCHEMAS[-1]])
-@pytest.mark.parametrize("values", [(), (LINT_VALUES,)], ids=["default", "lint"])
+@pytest.mark.parametrize(
+    "values", [(), (LINT_VALUES,), (SINGLE_NODE_VALUES,)], ids=["default", "lint", "single-node"]
+)
 def test_every_object_is_valid_kubernetes(
     helm: Path, values: tuple[Path, ...], schema: str
 ) -> None:
@@ -130,6 +139,69 @@ def test_the_chart_pods_are_restricted_except_the_checkpointer(helm: Path) -> No
                 assert problems, "the checkpointer is the privileged one (runtime socket)"
             else:
                 assert problems == [], (obj["metadata"]["name"], problems)
+
+
+def test_only_the_single_node_host_network_breaks_restricted(helm: Path) -> None:
+    """hostNetwork (the single-node values: no pod network) is outside Pod Security baseline:
+    accepted for the hub and proxy only with that value on, and nothing else is given up."""
+    for values, sets in (
+        ((SINGLE_NODE_VALUES,), ()),
+        ((LINT_VALUES,), ("hostNetwork.enabled=true",)),
+    ):
+        pods = {
+            obj["metadata"]["name"]: obj["spec"]["template"]
+            for obj in render(helm, *values, sets=sets)
+            if obj["kind"] in POD_KINDS
+        }
+        for name in ("th-tenanthub-hub", "th-tenanthub-proxy"):
+            assert restricted_violations(pods[name]) == [HOST_NETWORK_VIOLATION], name
+            assert pods[name]["spec"]["dnsPolicy"] == "ClusterFirstWithHostNet"
+        assert pods["tenanthub-checkpointer"]["spec"]["hostNetwork"] is True
+    off = render(helm, SINGLE_NODE_VALUES, sets=("hostNetwork.enabled=false",))
+    for obj in off:
+        if obj["kind"] in POD_KINDS and obj["metadata"]["name"] != "tenanthub-checkpointer":
+            assert restricted_violations(obj["spec"]["template"]) == []
+
+
+def test_single_node_pods_listen_on_the_node_address_and_use_the_kubeconfigs(
+    helm: Path,
+) -> None:
+    objects = render(
+        helm,
+        SINGLE_NODE_VALUES,
+        sets=("hub.port=18081", "hub.servicePort=18084", "proxy.port=18000",
+              "proxy.apiPort=18001", "checkpointer.port=18085"),
+    )  # fmt: skip
+    secret = find(objects, "Secret", "th-tenanthub-hub-config")
+    config = PlatformConfig.model_validate(yaml.safe_load(secret["stringData"]["tenanthub.yaml"]))
+    assert config.hub.hub_bind_url == config.hub.hub_connect_url == "http://127.0.0.1:18081"
+    assert config.hub.proxy.api_url == "http://127.0.0.1:18001"
+    assert (config.service.bind, config.service.url) == ("127.0.0.1", "http://127.0.0.1:18084")
+    assert config.checkpoint.daemon_port == 18085
+    assert str(config.backend.kubernetes.kubeconfig) == "/etc/tenanthub-kube/kubeconfig"
+    hub = find(objects, "Deployment", "th-tenanthub-hub")["spec"]["template"]["spec"]
+    assert hub["hostNetwork"] is True and hub["automountServiceAccountToken"] is False
+    [mount] = [m for m in hub["containers"][0]["volumeMounts"] if m["name"] == "kubeconfig"]
+    assert mount["mountPath"] == "/etc/tenanthub-kube"
+    [volume] = [v for v in hub["volumes"] if v["name"] == "kubeconfig"]
+    assert volume["secret"]["secretName"] == "hub-kubeconfig"
+    assert {p["name"]: p["containerPort"] for p in hub["containers"][0]["ports"]} == {
+        "hub": 18081,
+        "service": 18084,
+    }
+    proxy = find(objects, "Deployment", "th-tenanthub-proxy")["spec"]["template"]["spec"]
+    args = proxy["containers"][0]["command"]
+    assert proxy["containers"][0]["image"] == "tenanthub/proxy:0.1.0"
+    for arg in ("--ip=127.0.0.1", "--api-ip=127.0.0.1", "--port=18000", "--api-port=18001",
+                "--default-target=http://127.0.0.1:18081"):  # fmt: skip
+        assert arg in args
+    daemon = find(objects, "DaemonSet", "tenanthub-checkpointer")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in daemon["containers"][0]["env"]}
+    assert env["TENANTHUB_HUB_URL"] == "http://127.0.0.1:18000/"
+    assert env["KUBECONFIG"] == "/etc/tenanthub-kube/kubeconfig"
+    assert daemon["automountServiceAccountToken"] is False
+    [volume] = [v for v in daemon["volumes"] if v["name"] == "kubeconfig"]
+    assert volume["secret"]["secretName"] == "checkpointer-kubeconfig"
 
 
 def test_the_config_is_the_values_with_the_in_cluster_networking(helm: Path) -> None:

@@ -73,8 +73,42 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/*
+Where the chart's pods reach each other: the Services' cluster DNS names, or with
+hostNetwork.enabled (single-node clusters without a pod network) the node address they
+all listen on. tenanthub.bindAddress: what the hub and its platform service listen on.
+*/}}
+{{- define "tenanthub.hostNetwork" -}}
+{{- if .Values.hostNetwork.enabled }}true{{ end -}}
+{{- end -}}
+{{- define "tenanthub.bindAddress" -}}
+{{- if .Values.hostNetwork.enabled }}{{ .Values.hostNetwork.address }}{{ else }}0.0.0.0{{ end -}}
+{{- end -}}
 {{- define "tenanthub.hubUrl" -}}
+{{- if .Values.hostNetwork.enabled -}}
+http://{{ .Values.hostNetwork.address }}:{{ .Values.hub.port }}
+{{- else -}}
 http://{{ include "tenanthub.hub.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.hub.port }}
+{{- end -}}
+{{- end -}}
+{{- define "tenanthub.proxyApiUrl" -}}
+{{- if .Values.hostNetwork.enabled -}}
+http://{{ .Values.hostNetwork.address }}:{{ .Values.proxy.apiPort }}
+{{- else -}}
+http://{{ include "tenanthub.proxyApi.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.proxy.apiPort }}
+{{- end -}}
+{{- end -}}
+{{- define "tenanthub.serviceUrl" -}}
+{{- if .Values.hostNetwork.enabled -}}
+http://{{ .Values.hostNetwork.address }}:{{ .Values.hub.servicePort }}
+{{- else -}}
+http://{{ include "tenanthub.hub.name" . }}.{{ .Release.Namespace }}.svc:{{ .Values.hub.servicePort }}
+{{- end -}}
+{{- end -}}
+
+{{/* Mount path of the hub's kubeconfig (hub.kubeconfigSecret) */}}
+{{- define "tenanthub.hubKubeconfig" -}}
+{{- with .Values.hub.kubeconfigSecret.name }}/etc/tenanthub-kube/{{ $.Values.hub.kubeconfigSecret.key }}{{ end -}}
 {{- end -}}
 
 {{/*
@@ -86,20 +120,23 @@ that must match the chart's objects set here. Its sha256 is the hub's checksum/c
 {{- $hub := deepCopy ((index $cfg "hub") | default dict) -}}
 {{- $_ := set $hub "data_dir" "/srv/tenanthub" -}}
 {{- $_ := set $hub "hub_port" (int .Values.hub.port) -}}
-{{- $_ := set $hub "hub_bind_url" (printf "http://0.0.0.0:%d" (int .Values.hub.port)) -}}
+{{- $_ := set $hub "hub_bind_url" (printf "http://%s:%d" (include "tenanthub.bindAddress" .) (int .Values.hub.port)) -}}
 {{- $_ := set $hub "hub_connect_url" (include "tenanthub.hubUrl" .) -}}
 {{- $_ := set $hub "port" (int .Values.proxy.port) -}}
-{{- $_ := set $hub "proxy" (dict "external" true "api_url" (printf "http://%s.%s.svc:%d" (include "tenanthub.proxyApi.name" .) .Release.Namespace (int .Values.proxy.apiPort))) -}}
+{{- $_ := set $hub "proxy" (dict "external" true "api_url" (include "tenanthub.proxyApiUrl" .)) -}}
 {{- $_ := unset $hub "db_url" -}}
 {{- $_ := set $cfg "hub" $hub -}}
 {{- $service := deepCopy ((index $cfg "service") | default dict) -}}
 {{- $_ := set $service "port" (int .Values.hub.servicePort) -}}
-{{- $_ := set $service "bind" "0.0.0.0" -}}
-{{- $_ := set $service "url" (printf "http://%s.%s.svc:%d" (include "tenanthub.hub.name" .) .Release.Namespace (int .Values.hub.servicePort)) -}}
+{{- $_ := set $service "bind" (include "tenanthub.bindAddress" .) -}}
+{{- $_ := set $service "url" (include "tenanthub.serviceUrl" .) -}}
 {{- $_ := set $cfg "service" $service -}}
 {{- $backend := deepCopy ((index $cfg "backend") | default dict) -}}
 {{- $kube := deepCopy ((index $backend "kubernetes") | default dict) -}}
 {{- $_ := set $kube "hub_namespace" .Release.Namespace -}}
+{{- with include "tenanthub.hubKubeconfig" . }}
+{{- $_ := set $kube "kubeconfig" . -}}
+{{- end -}}
 {{- $_ := set $kube "hub_pod_labels" (include "tenanthub.selectorLabels" (dict "root" . "component" "hub") | fromYaml) -}}
 {{- $_ := set $kube "proxy_pod_labels" (include "tenanthub.selectorLabels" (dict "root" . "component" "proxy") | fromYaml) -}}
 {{- $_ := set $backend "kind" "kubernetes" -}}
