@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import subprocess
 import urllib.request
@@ -26,6 +27,7 @@ from checkpointer.drivers.docker import DockerDriver
 from checkpointer.names import repository_for
 from checkpointer.platform_client import PlatformClient, load_token
 from checkpointer.sources import DockerLabelSource
+from hub import logs
 from hub.app.service_tokens import CHECKPOINTER, token_path
 from hub.config.loader import load_config
 from tests.conftest import need
@@ -96,7 +98,7 @@ def registry_has(registry: RegistryServer, image: str) -> bool:
 
 
 def test_idle_server_is_checkpointed_to_the_registry_and_retention_removes_the_old_one(
-    hub_factory, tenant: str, registry: RegistryServer
+    hub_factory, tenant: str, registry: RegistryServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub = hub_factory(config=config_for(tenant, registry))
     alice = Browser(hub, "alice")
@@ -141,10 +143,16 @@ def test_idle_server_is_checkpointed_to_the_registry_and_retention_removes_the_o
         return {"plan": plan, "first": first, "unchanged": unchanged, "second": second,
                 "records": records, "pushed": pushed, "inspected": inspected}  # fmt: skip
 
+    caplog.set_level(logging.INFO, logger="tenanthub.checkpointer")
     out = asyncio.run(scenario())
     mine = [o for o in out["first"] if o.container.startswith(f"tenanthub-{tenant}-")]
     assert [o.action for o in mine] == ["ready"], out["first"]
     first = mine[0].checkpoint
+    # each checkpoint is one event line (hub.logs): tenant, user, duration, outcome, size
+    events = [getattr(r, logs.EVENT_ATTR) for r in caplog.records if hasattr(r, logs.EVENT_ATTR)]
+    ready = [e for e in events if e["event"] == "checkpoint" and e.get("checkpoint") == first.id]
+    assert [(e["outcome"], e["tenant"], e["user"]) for e in ready] == [("ready", tenant, "alice")]
+    assert ready[0]["duration_ms"] > 0 and ready[0]["size_bytes"] > 0
     assert first is not None and first.state == "ready" and first.digest.startswith("sha256:")
     assert first.user == "alice" and first.tenant == tenant and first.profile == "small"
     assert first.base_image == CPU_IMAGE and first.node == NODE

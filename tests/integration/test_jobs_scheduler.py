@@ -8,6 +8,7 @@ a restart, and two schedulers on one database start each run once within the quo
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from hub import logs
 from hub.config.schema import JobSettings
 from hub.service.jobs.model import LOST_REASON, JobSpec
 from hub.service.jobs.scheduler import Scheduler
@@ -97,8 +99,9 @@ def until_final(sched: Scheduler, run_id: int) -> Run:
 
 
 def test_a_queued_run_starts_runs_and_succeeds_with_its_log(
-    engine: Engine, runner: ProcessRunner, clock: Clock
+    engine: Engine, runner: ProcessRunner, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="tenanthub.jobs")
     sched = scheduler(engine, runner, clock)
     run_id = submit(sched, parameters={"say": "parameters arrived"})
     report = sched.tick()
@@ -110,6 +113,14 @@ def test_a_queued_run_starts_runs_and_succeeds_with_its_log(
     assert "parameters arrived" in run.log_tail
     assert run.reason == "the notebook ran to the end"
     assert runner.starts() == [run_id]
+    # its end is one event line (hub.logs) with tenant, user, duration and outcome
+    [line] = [r for r in caplog.records if getattr(r, logs.EVENT_ATTR, None)]
+    fields = getattr(line, logs.EVENT_ATTR)
+    assert (fields["event"], fields["outcome"], fields["run"], fields["exit_code"]) == (
+        "job_run", "succeeded", run_id, 0,
+    )  # fmt: skip
+    assert fields["tenant"] == run.tenant and fields["user"] == run.owner
+    assert fields["duration_ms"] >= 0
 
 
 def test_a_failing_run_is_failed_with_its_exit_code_and_retried_while_retries_remain(
