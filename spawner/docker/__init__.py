@@ -199,6 +199,43 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
                 raise
             raise TenancyRefused(503, engine_down_message(exc)) from None
 
+    async def remove_unrecorded(self) -> int:
+        """Remove this server's containers that no finished start recorded; their number.
+
+        A hub killed during a spawn never saved the container's id (JupyterHub saves the
+        spawner's state once ``start`` returns), and after the restart DockerSpawner
+        looks for the container under its default name, finds none, and JupyterHub
+        forgets the server: the container would keep running, unrouted, and count
+        against the tenant's quota. JupyterHub polls every server of its database when
+        it starts (pending "check"), so this runs then, never during a spawn. Found by
+        labels (user, server) and limited to this hub's tenants: another hub's
+        containers on the same engine are left alone.
+        """
+        found = await self.docker(
+            "containers",
+            all=True,
+            filters={
+                "label": [
+                    f"tenanthub.io/username={self.user.name}",
+                    f"tenanthub.io/server={self.name}",
+                ]
+            },
+        )
+        if not found:
+            return 0
+        tenants = set(await self.platform.read(self.platform.store.tenant_names))
+        removed = 0
+        for container in found:
+            if (container.get("Labels") or {}).get("tenanthub.io/tenant") not in tenants:
+                continue
+            self.log.warning(
+                "Removing container %s of %s: its start was never finished (the hub "
+                "stopped during the spawn)", container["Id"][:12], self.ledger_key,
+            )  # fmt: skip
+            await self.docker("remove_container", container["Id"], force=True)
+            removed += 1
+        return removed
+
     async def get_ip_and_port(self) -> tuple[str, int]:
         if self.network_name == "host":
             return "127.0.0.1", int(self.port)
@@ -207,6 +244,10 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
 
     async def poll(self) -> int | None:
         try:
+            # "check": JupyterHub polls every server of its database when it starts
+            unfinished = not self.object_id and self.pending in (None, "check")
+            if unfinished and await self.remove_unrecorded():
+                return 0
             result: int | None = await super().poll()
             return result
         except ENGINE_ERRORS as exc:
