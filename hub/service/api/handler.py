@@ -8,6 +8,7 @@ from typing import Any
 
 from jupyterhub.services.auth import HubOAuthenticated
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import exc as sa_exc
 from tornado import web
 
 from hub.service.api.framework import (
@@ -29,6 +30,17 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
         {"path": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
         for e in exc.errors(include_url=False, include_input=False)
     ]
+
+
+#: what reaching the database raises while its server is down or restarting (refused,
+#: reset, a pooled connection the restart closed); SQLAlchemy invalidates the pool on
+#: these, so the next request after the restart connects afresh
+DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError)
+
+DATABASE_DOWN_MESSAGE = (
+    "The platform's database does not answer right now (it may be restarting); try again "
+    "in a moment. If this lasts, ask an admin to check the database server."
+)
 
 
 def to_json(value: Any) -> Any:
@@ -154,6 +166,10 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
             result = await dispatch(self.service, route, actor, path, query, body)
         except ApiError as error:
             self.fail(error)
+            return
+        except DATABASE_DOWN as exc:
+            log.warning("%s %s: database unavailable: %s", method, self.request.path, exc.orig)
+            self.fail(ApiError(503, DATABASE_DOWN_MESSAGE))
             return
         self.set_status(route.status)
         if isinstance(result, RawResponse):

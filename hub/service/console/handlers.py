@@ -29,7 +29,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
 from hub.service.api.framework import MAX_PAGE, ApiError
-from hub.service.api.handler import dispatch
+from hub.service.api.handler import DATABASE_DOWN, DATABASE_DOWN_MESSAGE, dispatch
 from hub.service.api.routes import route_for
 from hub.service.console import views
 from hub.service.policy import Actor
@@ -185,6 +185,8 @@ class ConsoleHandler(HubOAuthenticated, web.RequestHandler):
             message = exc.log_message % exc.args if exc.args else exc.log_message
         elif status_code == 404:
             message = "There is no console page here."
+        elif isinstance(exc, DATABASE_DOWN):
+            status_code, title, message = 503, "Database unavailable", DATABASE_DOWN_MESSAGE
         elif status_code >= 500:
             message = "Internal error in the TenantHub console; the service log has the details."
         self.page("error.html", status_code, title=title, message=message)
