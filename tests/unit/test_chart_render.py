@@ -202,6 +202,9 @@ def test_single_node_pods_listen_on_the_node_address_and_use_the_kubeconfigs(
     assert daemon["automountServiceAccountToken"] is False
     [volume] = [v for v in daemon["volumes"] if v["name"] == "kubeconfig"]
     assert volume["secret"]["secretName"] == "checkpointer-kubeconfig"
+    # its root is read-only: the client writes the kubeconfig's inline CA under /tmp
+    mounts = {m["name"]: m["mountPath"] for m in daemon["containers"][0]["volumeMounts"]}
+    assert mounts["tmp"] == "/tmp"
 
 
 def test_the_config_is_the_values_with_the_in_cluster_networking(helm: Path) -> None:
