@@ -1,9 +1,11 @@
 """The Helm chart on the real API server tier (v1.20): install, upgrade, uninstall.
 
-There is no hub image on this machine and no pod network, so the chart's pods may stay
-Pending or fail to pull: the tests assert the objects exist as the API server stored
-them, that a quota change rolls the hub (its checksum annotation changes), and that an
-uninstall leaves tenant data (a volume the hub made, reclaim policy Retain) in place.
+With the chart's default values (in-cluster networking, upstream proxy image), which a
+cluster without a pod network cannot run, the chart's pods may stay Pending or fail to
+pull: the tests assert the objects exist as the API server stored them, that a quota
+change rolls the hub (its checksum annotation changes), and that an uninstall leaves
+tenant data (a volume the hub made, reclaim policy Retain) in place. The pods running and
+Ready, with ``values.single-node.yaml``: ``test_chart_pods_k8s.py``.
 """
 
 from __future__ import annotations
