@@ -16,7 +16,7 @@ import secrets
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -176,8 +176,8 @@ def spawn_all(hub: RunningHub, token: str, tenant: str, users: list[str]) -> Non
 
 
 def test_hub_sigkilled_during_docker_spawns_leaves_servers_running_or_cleanly_stopped(
-    hub_factory, tenant
-):
+    hub_factory: Callable[..., RunningHub], tenant: str
+) -> None:
     hub = hub_factory(config=config_for(tenant))
     hub.wait_for_service()
     token = admin_token(hub)

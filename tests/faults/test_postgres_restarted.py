@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,6 +23,7 @@ import requests
 from tests.conftest import need
 from tests.faults.support import admin_token, report_recovery, service_pids, wait_for
 from tests.integration.conftest import BASE_CONFIG
+from tests.integration.hubrunner import RunningHub
 from tests.services.postgres import PostgresServer, PostgresUnavailable, start_postgres
 
 pytestmark = pytest.mark.integration
@@ -113,8 +114,8 @@ class Load:
 
 
 def test_postgres_restarted_under_load_calls_fail_fast_then_recover_without_restart(
-    hub_factory, pg
-):
+    hub_factory: Callable[..., RunningHub], pg: PostgresServer
+) -> None:
     db_url = pg.create_database("th_fault_restart")
     hub = hub_factory(config=BASE_CONFIG, db_url=db_url)
     hub.wait_for_service()
