@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,15 @@ def server_environment(hub: RunningHub) -> dict[str, str]:
     for name in SERVER_SECRETS:
         log_secrets.remember(env.get(name))
     return env
+
+
+def api_tokens(hub: RunningHub, users: Iterable[str], note: str) -> dict[str, str]:
+    """Each user logs in and gets an API token of their own (for the platform API)."""
+    tokens = {}
+    for user in users:
+        browser = Browser(hub, user)
+        assert browser.login().status_code == 302, f"{user} could not log in"
+        made = browser.api("POST", f"users/{user}/tokens", json={"note": note})
+        assert made.status_code == 201, made.text
+        tokens[user] = str(made.json()["token"])
+    return tokens

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hub.service.jobs.runners.base import Handle, RunSpec, RunStatus
@@ -32,6 +33,30 @@ WRAPPER = (
     '"$0" -c "$1" "$2" > "$3/output" 2>&1; '
     'echo $? > "$3/status.tmp"; mv "$3/status.tmp" "$3/status"'
 )
+
+
+#: the scheduler tests' start of time
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """The scheduler's time: stands still until the test moves it."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.start = start
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now
+
+    def set(self, **kw: float) -> datetime:
+        """``start`` plus ``kw``."""
+        self.now = self.start + timedelta(**kw)
+        return self.now
 
 
 class ProcessRunner:

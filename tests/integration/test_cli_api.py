@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG, PASSWORDS, PROXY_MISSING
-from tests.integration.hubrunner import Browser, RunningHub, write_hub
+from tests.integration.hubrunner import RunningHub, api_tokens, write_hub
 
 pytestmark = pytest.mark.integration
 
@@ -79,13 +79,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     try:
         hub.start()
         hub.wait_for_service()
-        tokens = {}
-        for user in ("admin", "dan"):
-            browser = Browser(hub, user)
-            assert browser.login().status_code == 302
-            made = browser.api("POST", f"users/{user}/tokens", json={"note": "cli test"})
-            assert made.status_code == 201, made.text
-            tokens[user] = str(made.json()["token"])
+        tokens = api_tokens(hub, ("admin", "dan"), "cli test")
         home = root / "home"
         home.mkdir()
         yield Cli(hub, home, tokens)

@@ -25,7 +25,7 @@ import requests
 from spawner.plan import local_paths
 from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG, PASSWORDS, PROXY_MISSING
-from tests.integration.hubrunner import Browser, RunningHub, write_hub
+from tests.integration.hubrunner import Browser, RunningHub, api_tokens, write_hub
 from tests.services.postgres import PostgresServer
 from tests.services.s3 import S3Server
 
@@ -68,12 +68,7 @@ def platform(
     try:
         hub.start()
         hub.wait_for_service()
-        tokens = {}
-        for user in USERS:
-            browser = Browser(hub, user)
-            assert browser.login().status_code == 302
-            made = browser.api("POST", f"users/{user}/tokens", json={"note": "datasets test"})
-            tokens[user] = str(made.json()["token"])
+        tokens = api_tokens(hub, USERS, "datasets test")
         yield Platform(hub, tokens, s3, postgres)
     finally:
         hub.shutdown()

@@ -24,7 +24,7 @@ import requests
 from spawner.plan import LocalPaths, local_paths
 from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG, PASSWORDS, PROXY_MISSING
-from tests.integration.hubrunner import Browser, RunningHub, write_hub
+from tests.integration.hubrunner import Browser, RunningHub, api_tokens, write_hub
 from tests.integration.notebooks import outputs_text, write_notebook
 
 pytestmark = pytest.mark.integration
@@ -98,13 +98,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     try:
         hub.start()
         hub.wait_for_service()
-        tokens = {}
-        for user in USERS:
-            browser = Browser(hub, user)
-            assert browser.login().status_code == 302, f"{user} could not log in"
-            made = browser.api("POST", f"users/{user}/tokens", json={"note": "jobs test"})
-            assert made.status_code == 201, made.text
-            tokens[user] = str(made.json()["token"])
+        tokens = api_tokens(hub, USERS, "jobs test")
         (root / "cli-home").mkdir()
         yield Platform(hub, tokens, root / "cli-home")
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +29,12 @@ from hub.tenancy.models import Base
 from hub.tenancy.quota import QuotaLimits
 from hub.tenancy.seed import TenantSpec
 from hub.tenancy.store import TenantStore
-from tests.integration.jobrunner import ProcessRunner
+from tests.integration.jobrunner import T0, Clock, ProcessRunner
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 GRACE = 120.0
 SETTINGS = JobSettings(poll_every=5, log_tail_bytes=1024)
-
-
-class Clock:
-    """Stands still until the test moves it."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, **kw: float) -> datetime:
-        self.now = T0 + timedelta(**kw)
-        return self.now
 
 
 @pytest.fixture

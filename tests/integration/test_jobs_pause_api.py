@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import need
 from tests.integration.conftest import PASSWORDS, PROXY_MISSING
-from tests.integration.hubrunner import Browser, write_hub
+from tests.integration.hubrunner import api_tokens, write_hub
 from tests.integration.notebooks import write_notebook
 from tests.integration.test_jobs_api import CONFIG, USERS, Platform
 
@@ -33,13 +33,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     try:
         hub.start()
         hub.wait_for_service()
-        tokens = {}
-        for user in USERS:
-            browser = Browser(hub, user)
-            assert browser.login().status_code == 302, f"{user} could not log in"
-            made = browser.api("POST", f"users/{user}/tokens", json={"note": "pause test"})
-            assert made.status_code == 201, made.text
-            tokens[user] = str(made.json()["token"])
+        tokens = api_tokens(hub, USERS, "pause test")
         (root / "cli-home").mkdir()
         yield Platform(hub, tokens, root / "cli-home")
     finally:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +29,11 @@ from hub.tenancy import db
 from hub.tenancy.quota import QuotaLimits
 from hub.tenancy.seed import TenantSpec
 from hub.tenancy.store import TenantStore
-from tests.integration.jobrunner import ProcessRunner
+from tests.integration.jobrunner import T0, Clock, ProcessRunner
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SETTINGS = JobSettings(poll_every=5, log_tail_bytes=1024)
-
-
-class Clock:
-    """The scheduler's time: stands still until the test moves it."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> datetime:
-        self.now += timedelta(**kw)
-        return self.now
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from spawner.plan import local_paths
 from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG, PASSWORDS, PROXY_MISSING
-from tests.integration.hubrunner import Browser, RunningHub, write_hub
+from tests.integration.hubrunner import Browser, RunningHub, api_tokens, write_hub
 from tests.integration.notebooks import write_notebook
 from tests.services.postgres import PostgresServer, PostgresUnavailable, start_postgres
 
@@ -99,13 +99,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
         hub = write_hub(tmp_path_factory.mktemp("monitoring"), config, PASSWORDS)
         hub.start()
         hub.wait_for_service()
-        tokens = {}
-        for user in ("admin", "alice", "bob", "dan"):
-            browser = Browser(hub, user)
-            assert browser.login().status_code == 302, f"{user} could not log in"
-            made = browser.api("POST", f"users/{user}/tokens", json={"note": "monitoring"})
-            assert made.status_code == 201, made.text
-            tokens[user] = str(made.json()["token"])
+        tokens = api_tokens(hub, ("admin", "alice", "bob", "dan"), "monitoring")
         scoped = Browser(hub, "admin")
         scoped.login()
         made = scoped.api(
