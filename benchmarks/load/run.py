@@ -225,7 +225,7 @@ class Hub:
         return found
 
 
-def start_plain(root: Path, names: list[str], hashes: dict[str, str]) -> Hub:
+def launch_plain(root: Path, names: list[str], hashes: dict[str, str]) -> Hub:
     workdir = root / "plain"
     (workdir / "homes").mkdir(parents=True)
     for name in names:
@@ -246,9 +246,7 @@ def start_plain(root: Path, names: list[str], hashes: dict[str, str]) -> Hub:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    hub = Hub("plain", f"http://127.0.0.1:{port}/", proc, workdir / "proxy.pid", log_path)
-    wait_up(hub, 120)
-    return hub
+    return Hub("plain", f"http://127.0.0.1:{port}/", proc, workdir / "proxy.pid", log_path)
 
 
 def wait_up(hub: Hub, timeout: float) -> None:
@@ -265,9 +263,8 @@ def wait_up(hub: Hub, timeout: float) -> None:
     raise RuntimeError(f"{hub.name} hub did not answer within {timeout} s")
 
 
-def start_tenanthub(
-    root: Path, names: list[str], args: argparse.Namespace
-) -> tuple[Hub, RunningHub]:
+def tenanthub_files(root: Path, names: list[str], args: argparse.Namespace) -> RunningHub:
+    """tenanthub.yaml, seed accounts and each tenant's shared notebook for the jobs."""
     running = write_hub(
         root / "tenanthub",
         tenanthub_config(names, args),
@@ -276,10 +273,12 @@ def start_tenanthub(
     for tenant in tenant_names(args.tenants):
         shared = local_paths(running.data_dir, tenant, "nobody").shared
         write_notebook(shared / "load.ipynb", "rows = 1", "print(rows)")
-    running.start(timeout=180)
-    running.wait_for_service(timeout=120)
+    return running
+
+
+def tenanthub_hub(running: RunningHub, args: argparse.Namespace) -> Hub:
     assert running.proc is not None
-    hub = Hub(
+    return Hub(
         "tenanthub",
         running.url,
         running.proc,
@@ -287,7 +286,6 @@ def start_tenanthub(
         running.log_path,
         tenants=args.tenants,
     )
-    return hub, running
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -296,7 +294,18 @@ def descendants(pid: int) -> list[psutil.Process]:
     return []
 
 
-def stop_all(hub: Hub, running: RunningHub | None) -> None:
+def started_under(root: Path) -> list[psutil.Process]:
+    """Processes working in a folder of this run (its temporary root, unique to it): the
+    servers a hub was still launching when it was stopped, orphaned since."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != os.getpid() and Path(proc.cwd()).is_relative_to(root):
+                found.append(proc)
+    return found
+
+
+def stop_all(hub: Hub, running: RunningHub | None, root: Path) -> None:
     """SIGTERM the hub (it stops its service and, plain, its servers), then the proxy and
     any process the hub started that is still there, all by PID."""
     pids = hub.pids()
@@ -310,7 +319,7 @@ def stop_all(hub: Hub, running: RunningHub | None) -> None:
         except subprocess.TimeoutExpired:
             hub.proc.kill()
             hub.proc.wait(10)
-    leftovers = list(started)
+    leftovers = [*started, *started_under(root)]
     with contextlib.suppress(psutil.Error, KeyError):
         leftovers.append(psutil.Process(pids["proxy"]))
     for proc in leftovers:
@@ -735,12 +744,20 @@ def run(args: argparse.Namespace) -> int:
     accounts = names + warm_names
     root = Path(tempfile.mkdtemp(prefix="tenanthub-bench-load-"))
     hubs: dict[str, tuple[Hub, RunningHub | None]] = {}
+    running: RunningHub | None = None
     kept = False
     try:
         started = time.perf_counter()
-        th, running = start_tenanthub(root, accounts, args)
-        hubs["tenanthub"] = (th, running)
-        hubs["plain"] = (start_plain(root, accounts, seed_hashes(accounts)), None)
+        running = tenanthub_files(root, accounts, args)
+        try:
+            running.start(timeout=180)
+        finally:
+            if running.proc is not None:  # registered at once: stopped even if interrupted
+                hubs["tenanthub"] = (tenanthub_hub(running, args), running)
+        running.wait_for_service(timeout=120)
+        plain = launch_plain(root, accounts, seed_hashes(accounts))
+        hubs["plain"] = (plain, None)
+        wait_up(plain, 120)
         print(f"hubs up in {time.perf_counter() - started:.1f} s ({root})", flush=True)
         phases: dict[str, Phase] = {}
         if args.warmup:
@@ -751,6 +768,7 @@ def run(args: argparse.Namespace) -> int:
                 warm = asyncio.run(drive(hubs[name][0], warm_names, warm_args))
                 if warm.errors():
                     print(f"{name}: warm-up errors: {warm.error_samples[:5]}")
+                    kept = True
                     return 1
             print(f"warm-up done ({args.warmup} users per hub, untimed)", flush=True)
         for name in args.order:
@@ -767,8 +785,8 @@ def run(args: argparse.Namespace) -> int:
         kept = bool(status) or args.keep
         return status
     finally:
-        for hub, running in hubs.values():
-            stop_all(hub, running)
+        for hub, runner in hubs.values():
+            stop_all(hub, runner, root)
         if kept:
             print(f"kept {root} (hub.log of each hub)")
         else:
