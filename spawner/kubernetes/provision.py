@@ -31,6 +31,8 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "PersistentVolume": ("CoreV1Api", "persistent_volume", False),
     "PersistentVolumeClaim": ("CoreV1Api", "persistent_volume_claim", True),
     "Secret": ("CoreV1Api", "secret", True),
+    # not provisioned: read and deleted for unfinished spawns (TenantKubeSpawner.poll)
+    "Pod": ("CoreV1Api", "pod", True),
     "NetworkPolicy": ("NetworkingV1Api", "network_policy", True),
     "Role": ("RbacAuthorizationV1Api", "role", True),
     "RoleBinding": ("RbacAuthorizationV1Api", "role_binding", True),

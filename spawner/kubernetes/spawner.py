@@ -102,6 +102,7 @@ class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
     def apply_plan(self, plan: SpawnPlan) -> None:
         settings = self.k8s_settings
         self.namespace = namespace_for(plan.tenant, settings.namespace_prefix)
+        self._namespace_known = True
         self.pod_name = k8s_names.pod_name(self.user.name, self.name)
         self.image = plan.image
         self.image_pull_policy = settings.image_pull_policy
@@ -287,6 +288,62 @@ class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
         pod = reflector.pods.get(f"{self.namespace}/{self.pod_name}")
         host = ((pod or {}).get("status") or {}).get("hostIP")
         return str(host) if host else None
+
+    # ------------------------------------------------------------------ unfinished spawns
+
+    #: whether this server's namespace is known: from the state a finished start saved
+    #: (KubeSpawner.get_state records it) or from this process's own spawn (apply_plan)
+    _namespace_known = False
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if "namespace" in state:
+            self._namespace_known = True
+
+    async def poll(self) -> int | None:
+        # "check": JupyterHub polls every server of its database when it starts
+        unfinished = not self._namespace_known and self.pending in (None, "check")
+        if unfinished and await self.remove_unrecorded():
+            return 0
+        result: int | None = await super().poll()
+        return result
+
+    async def remove_unrecorded(self) -> int:
+        """Delete this server's pods (and env Secrets) that no finished start recorded.
+
+        A hub killed during a spawn never saved the spawner's state (JupyterHub saves it
+        once ``start`` returns), so after the restart KubeSpawner looks for the pod in
+        its default namespace, not the tenant's, finds none, and JupyterHub forgets the
+        server: the pod would keep running, unrouted, and count against the tenant's
+        quota. Runs when JupyterHub polls its servers at startup, never during a spawn.
+        The pod's name is the one this server's spawns use; only this hub's tenant
+        namespaces are looked at, and only pods TenantHub manages are deleted.
+        """
+        platform = self.platform
+        tenants = await platform.read(platform.store.tenant_names)
+        name = k8s_names.pod_name(self.user.name, self.name)
+        objects = ObjectClient(self._api_client)
+        removed = 0
+        for tenant in tenants:
+            namespace = namespace_for(tenant, self.k8s_settings.namespace_prefix)
+            pod = {"kind": "Pod", "metadata": {"name": name, "namespace": namespace}}
+            try:
+                live = await objects.read(pod)
+            except ApiException as exc:
+                self.log.warning("Could not look for %s/%s: %s", namespace, name, exc.reason)
+                continue
+            labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+            if labels.get("app.kubernetes.io/managed-by") != "tenanthub":
+                continue
+            self.log.warning(
+                "Deleting pod %s/%s of %s: its start was never finished (the hub stopped "
+                "during the spawn)", namespace, name, self.ledger_key,
+            )  # fmt: skip
+            await objects.delete(pod)
+            secret = {"kind": "Secret", "metadata": {"name": f"{name}-env", "namespace": namespace}}
+            await objects.delete(secret)
+            removed += 1
+        return removed
 
     async def stop(self, now: bool = False) -> Any:
         try:
