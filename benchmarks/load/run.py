@@ -212,6 +212,7 @@ class Hub:
     proxy_pid_file: Path
     log_path: Path
     tenants: int = 0  # TenantHub: tenants the users are spread over (0: plain)
+    jobs: bool = False  # TenantHub: each user submits and lists a job
 
     def pids(self) -> dict[str, int]:
         """hub, proxy and (TenantHub) the platform service."""
@@ -285,6 +286,7 @@ def tenanthub_hub(running: RunningHub, args: argparse.Namespace) -> Hub:
         running.data_dir / "jupyterhub-proxy.pid",
         running.log_path,
         tenants=args.tenants,
+        jobs=not args.no_jobs,
     )
 
 
@@ -567,7 +569,7 @@ class User:
             spawned = await self.op("spawn", self.spawn)
             await self.op("user", self.get_user)
             await self.op("user", self.get_user)
-            if self.hub.tenants and await self.op("job-submit", self.submit_job):
+            if self.hub.jobs and await self.op("job-submit", self.submit_job):
                 await self.op("job-list", self.list_jobs)
             if spawned:
                 await self.op("stop", self.stop)
@@ -619,6 +621,8 @@ def table(phases: dict[str, Phase], markdown: bool = False) -> list[str]:
     rows = []
     for op in OPS:
         a, b = ours.ops[op], plain.ops[op]
+        if not (a.latencies or a.errors or a.refused or b.latencies or b.errors):
+            continue  # not run (--no-jobs)
         theirs = op not in ("job-submit", "job-list")
         rows.append(
             (
@@ -666,6 +670,7 @@ def resources(phases: dict[str, Phase]) -> list[str]:
         lines.append(
             f"{name}: {phase.users_done}/{phase.users} users done in {phase.wall:.1f} s "
             f"({phase.users_done / phase.wall:.1f} users/s), {phase.requests} requests; "
+            f"hub {phase.usage['hub'].cpu / max(1, phase.users_done) * 1000:.0f} ms CPU/user; "
             + "; ".join(parts)
             + f"; load {phase.load[0]:.1f}->{phase.load[1]:.1f}; hub log errors "
             f"(quota refusals aside): {phase.hub_log_errors}"
@@ -678,7 +683,8 @@ def append_results(args: argparse.Namespace, phases: dict[str, Phase]) -> None:
     block = [
         f"**{args.date}**: {args.users} users, {args.concurrency} at a time, "
         f"up to {args.seconds} s per hub, {args.tenants} tenants (the tight one: "
-        f"servers quota {args.tight_quota}), order {', '.join(args.order)}; "
+        f"servers quota {args.tight_quota}), order {', '.join(args.order)}"
+        f"{', no job steps (--no-jobs)' if args.no_jobs else ''}; "
         f"{os.cpu_count()} CPUs",
         "",
         *table(phases, markdown=True),
@@ -803,6 +809,11 @@ def main() -> int:
     parser.add_argument("--tight-quota", type=int, default=2, help="servers of the last tenant")
     parser.add_argument(
         "--order", type=lambda s: tuple(s.split(",")), default=HUBS, help="tenanthub,plain"
+    )
+    parser.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="TenantHub users skip job-submit and job-list: the same steps as plain's",
     )
     parser.add_argument("--keep", action="store_true", help="keep the hubs' folders")
     parser.add_argument("--results", action="store_true", help="append to RESULTS.md")
