@@ -34,7 +34,8 @@ through one session each:
    swamp two cores during the measurement), then job-list, GET .../jobs;
 6. stop: DELETE /hub/api/users/{u}/server, and on 202 poll until it is gone.
 
-A user whose spawn is refused by the quota goes on with steps 4-5. New users
+A user whose spawn is refused by the quota goes on with steps 4-5. ``--no-jobs``:
+TenantHub's users skip step 5 (the same steps as plain's). New users
 start only within ``--seconds`` of the hub's phase; those in flight then
 finish. Every 0.5 s psutil samples the CPU time and RSS of the hub, its proxy
 and (TenantHub) the platform service. Reported per operation and hub:
