@@ -370,8 +370,9 @@ def _k8s_provision(path: str, tenant: str | None, every: float | None) -> int:
     async def main() -> int:
         api = await api_client_for(platform.config.backend.kubernetes.kubeconfig)
         async with api:
-            if every:
+            if every:  # until the hub that started it is gone
                 await reconcile_forever(load_specs, platform.config, api, every)
+                return 0
             results = await reconcile_tenants(specs, platform.config, api)
         failed = 0
         for name, result in results.items():

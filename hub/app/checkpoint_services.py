@@ -21,6 +21,7 @@ from typing import Any
 
 from hub.app.service_tokens import CHECKPOINTER
 from hub.config.schema import PlatformConfig
+from hub.service.lifecycle import HUB_PID_ENV
 
 REGISTRY_SERVICE = "tenanthub-registry"
 REGISTRY_BINARY = "docker-registry"
@@ -56,7 +57,8 @@ def registry_config(root: Path, port: int, secret: str) -> str:
 
 def checkpointer_service(config: PlatformConfig, config_path: Path | None) -> dict[str, Any]:
     """``python -m checkpointer`` for this machine (its token: the hub's secrets folder)."""
-    environment = {"TENANTHUB_CONFIG": str(config_path or "")}
+    # the hub's PID: it stops when the hub is gone (hub.service.lifecycle)
+    environment = {"TENANTHUB_CONFIG": str(config_path or ""), HUB_PID_ENV: str(os.getpid())}
     if os.environ.get("DOCKER_HOST"):
         environment["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
     return {

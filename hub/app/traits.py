@@ -23,6 +23,7 @@ from hub.app.context import PlatformContext, config_path_from_env, get_context
 from hub.app.proxy import find_proxy_command, secret_file
 from hub.app.service_tokens import platform_services
 from hub.config.schema import PlatformConfig
+from hub.service.lifecycle import HUB_PID_ENV
 
 log = logging.getLogger("JupyterHub")
 
@@ -50,6 +51,12 @@ def culler_service(config: PlatformConfig) -> tuple[dict[str, Any], dict[str, An
 PROVISIONER_SERVICE = "tenanthub-provisioner"
 
 
+def hub_pid_environment() -> dict[str, str]:
+    """The hub's own PID for its services (this runs in the hub process), so a service
+    the hub's death re-parents before it looked stops all the same (hub.service.lifecycle)."""
+    return {HUB_PID_ENV: str(os.getpid())}
+
+
 def kube_environment() -> dict[str, str]:
     """How a hub-managed service finds the cluster: as the hub does (in-cluster or a
     kubeconfig); the hub's other environment stays out of its services."""
@@ -67,7 +74,7 @@ def provisioner_service(platform: PlatformContext) -> dict[str, Any]:
     API scopes (it reads the platform DB and talks to the Kubernetes API).
     """
     settings = platform.config.backend.kubernetes
-    environment = {"TENANTHUB_CONFIG": str(platform.config_path or "")}
+    environment = {"TENANTHUB_CONFIG": str(platform.config_path or ""), **hub_pid_environment()}
     environment.update(kube_environment())
     return {
         "name": PROVISIONER_SERVICE,
@@ -146,6 +153,7 @@ def platform_service(
         # the backend the hub chose (``auto`` resolved once, here): job runs go there too
         "environment": {
             "TENANTHUB_CONFIG": str(platform.config_path or ""),
+            **hub_pid_environment(),
             "TENANTHUB_BACKEND": backend,
             # listen here, whatever host name the url has (hub.service.__main__)
             "TENANTHUB_SERVICE_BIND": settings.bind,

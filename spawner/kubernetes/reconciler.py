@@ -21,6 +21,7 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 
 from hub.config.schema import PlatformConfig
+from hub.service.lifecycle import hub_pid
 from hub.tenancy.seed import TenantSpec
 from spawner.kubernetes.manifests import OPTIONAL_OBJECTS, tenant_objects
 from spawner.kubernetes.provision import ProvisionReport, provision
@@ -88,7 +89,7 @@ async def reconcile_forever(
     Returns when the process that started it (the hub) is gone: a killed hub must
     not leave a provisioner running beside the next hub's one.
     """
-    parent = os.getppid()
+    parent = hub_pid()
     while True:
         specs = await asyncio.get_running_loop().run_in_executor(None, load_specs)
         results = await reconcile_tenants(specs, config, api_client)

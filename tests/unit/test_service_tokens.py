@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def test_hub_traits_list_the_services_next_to_the_others(tmp_path: Path) -> None
     assert platform["url"] == "http://127.0.0.1:8003"  # hub.port + 3
     assert platform["oauth_client_allowed_scopes"] == ["custom:tenanthub:admin"]
     assert platform["environment"]["TENANTHUB_BACKEND"] == "local"  # job runs go there too
+    # the hub's own PID, so the service stops when the hub dies (hub.service.lifecycle)
+    assert platform["environment"]["TENANTHUB_HUB_PID"] == str(os.getpid())
     assert "custom:tenanthub:admin" in traits["custom_scopes"]
     assert "command" not in checkpointer and "url" not in checkpointer
 
