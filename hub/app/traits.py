@@ -37,7 +37,7 @@ def culler_service(config: PlatformConfig) -> tuple[dict[str, Any], dict[str, An
     command = [
         sys.executable,
         "-m",
-        "jupyterhub_idle_culler",
+        "hub.app.idle_culler",  # jupyterhub_idle_culler that stops on SIGINT
         f"--timeout={culling.idle_timeout}",
         f"--cull-every={culling.every}",
     ]
