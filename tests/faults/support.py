@@ -62,6 +62,15 @@ def wait_for(
     raise AssertionError(f"{what}: not within {limit} s (last: {last!r}; {why or ''})")
 
 
+def routed(hub: RunningHub, user: str) -> bool:
+    """The server answers through the proxy (Jupyter Server's unauthenticated /api)."""
+    try:
+        answer = requests.get(f"{hub.url}user/{user}/api", timeout=10, allow_redirects=False)
+    except requests.RequestException:
+        return False
+    return answer.status_code == 200 and "version" in answer.text
+
+
 def admin_token(hub: RunningHub, note: str = "fault suite") -> str:
     admin = Browser(hub, "admin")
     assert admin.login().status_code == 302

@@ -27,6 +27,7 @@ from tests.faults.support import (
     admin_token,
     kill_hub,
     report_recovery,
+    routed,
     service_pids,
     token_session,
     wait_for,
@@ -105,15 +106,6 @@ def servers(hub: RunningHub, api: requests.Session) -> dict[str, dict[str, Any]]
 
 def ready(hub: RunningHub, api: requests.Session) -> set[str]:
     return {u for u, s in servers(hub, api).items() if s["ready"] and not s["pending"]}
-
-
-def routed(hub: RunningHub, user: str) -> bool:
-    """The server answers through the proxy (Jupyter Server's unauthenticated /api)."""
-    try:
-        answer = requests.get(f"{hub.url}user/{user}/api", timeout=10, allow_redirects=False)
-    except requests.RequestException:
-        return False
-    return answer.status_code == 200 and "version" in answer.text
 
 
 def platform_servers_used(hub: RunningHub, api: requests.Session, tenant: str) -> int:

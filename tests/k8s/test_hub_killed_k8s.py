@@ -26,7 +26,14 @@ import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.faults.support import admin_token, kill_hub, report_recovery, token_session, wait_for
+from tests.faults.support import (
+    admin_token,
+    kill_hub,
+    report_recovery,
+    routed,
+    token_session,
+    wait_for,
+)
 from tests.integration.conftest import hub_factory  # noqa: F401 - fixture
 from tests.integration.hubrunner import RunningHub
 from tests.k8s.test_hub_k8s import host_volume, k8s_config, pods_of
@@ -40,14 +47,6 @@ def server(hub: RunningHub, api: requests.Session, user: str) -> dict[str, Any] 
     assert answer.status_code == 200, answer.text
     found: dict[str, Any] | None = answer.json()["servers"].get("")
     return found
-
-
-def routed(hub: RunningHub, user: str) -> bool:
-    try:
-        answer = requests.get(f"{hub.url}user/{user}/api", timeout=10, allow_redirects=False)
-    except requests.RequestException:
-        return False
-    return answer.status_code == 200 and "version" in answer.text
 
 
 def secret_exists(core: client.CoreV1Api, namespace: str, name: str) -> bool:
