@@ -249,8 +249,23 @@ class TenantDockerSpawner(TenantSpawnerMixin, DockerSpawner):
             if unfinished and await self.remove_unrecorded():
                 return 0
             result: int | None = await super().poll()
-            return result
         except ENGINE_ERRORS as exc:
             # Unknown is not stopped: keep the server (and its route) until the engine answers.
             self.log.warning("Cannot poll %s, Docker engine unavailable: %s", self._log_name, exc)
             return None
+        if result is not None and self.remove and self.object_id:
+            await self.remove_exited()
+        return result
+
+    async def remove_exited(self) -> None:
+        """Remove this server's container that exited on its own (or with its engine).
+
+        Containers are created without the engine's AutoRemove (see ``spec``), and
+        JupyterHub calls ``stop`` only for a server that ``poll`` says runs, so nothing
+        else would remove it: it would sit there, exited, until this user's next start.
+        """
+        self.log.info("Removing the exited container of %s", self._log_name)
+        try:
+            await self.remove_object()
+        except ENGINE_ERRORS as exc:
+            self.log.warning("Cannot remove the exited container of %s: %s", self._log_name, exc)

@@ -106,6 +106,12 @@ def container_spec(
         "pids_limit": settings.pids_limit,
         "privileged": False,
         "init": True,
+        # DockerSpawner asks the engine to remove the container when it exits (its
+        # ``remove``); an engine with --live-restore before Docker 24.0.8 (Debian 12 has
+        # 20.10) then kills and removes every such container when it restarts
+        # (moby/moby#46308), losing every running server. The spawner removes the
+        # container itself when the server stops, and its poll finds one that exited.
+        "auto_remove": False,
     }
     if plan.mem_limit:
         host_config["mem_limit"] = plan.mem_limit

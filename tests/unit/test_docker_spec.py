@@ -37,6 +37,7 @@ def test_cpu_profile_container_is_hardened_limited_labelled_and_has_both_volumes
         "pids_limit": 1024,
         "privileged": False,
         "init": True,
+        "auto_remove": False,
         "mem_limit": 2 * 2**30,
         "mem_reservation": 512 * 2**20,
         "cpu_period": 100_000,
