@@ -1,8 +1,8 @@
 """Pausing and resuming a schedule through the platform API (``PATCH
 /tenants/{tenant}/jobs/{job}``) and ``tenanthub job pause|resume``, on a real hub whose
 service runs the scheduler with the local runner and the real clock: a paused
-every-minute schedule fires no run at its next slot; resumed, it fires at the following
-slot and never the one missed while paused; another member cannot pause it (the same
+every-minute schedule fires no run at its next slot; resumed, the following slot is due
+and never the one missed while paused; another member cannot pause it (the same
 404 as a job that does not exist), the tenant's admin can; a bad body is a 422 that
 changes nothing; a one-off job cannot be paused (409 with the reason)."""
 
@@ -83,9 +83,15 @@ def minutely(platform: Platform) -> Iterator[int]:
     platform.api("bob", "DELETE", f"tenants/vision/jobs/{job_id}")
 
 
-def test_a_paused_schedule_fires_nothing_and_resumed_fires_the_next_slot_not_the_missed_one(
+def test_a_paused_schedule_fires_nothing_and_resumed_is_due_at_the_next_slot_not_the_missed_one(
     platform: Platform, minutely: int
 ) -> None:
+    """One minute boundary on the real clock: the slot passed while paused fires nothing,
+    and the resume makes the following slot due, never the missed one. That the
+    scheduler then starts that slot's run is
+    ``test_jobs_pause.py::test_the_scheduler_starts_no_run_of_a_paused_schedule_and_the_next_slot_after_resume``
+    (same store and scheduler, a settable clock): waiting for a second boundary here
+    would cost another minute of the suite."""
     job = job_of(platform, minutely)
     assert (job["paused"], job["next_run_at"]) == (True, None)
     missed = next_minute(datetime.now(UTC))
@@ -98,18 +104,11 @@ def test_a_paused_schedule_fires_nothing_and_resumed_fires_the_next_slot_not_the
     assert resumed.json()["paused"] is False
     following = datetime.fromisoformat(resumed.json()["next_run_at"])
     assert following == next_minute(at) and following > missed
+    assert job_of(platform, minutely)["next_run_at"] == resumed.json()["next_run_at"]
     time.sleep(2)
     assert runs_of(platform, minutely) == []  # the missed slot is not caught up
-
-    sleep_until(following + timedelta(seconds=3))
-    deadline = time.monotonic() + 60
-    while not (runs := runs_of(platform, minutely)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert [datetime.fromisoformat(r["slot"]) for r in runs] == [following]
     paused = patch(platform, "bob", minutely, {"paused": True})  # no more slots in this test
     assert paused.json()["paused"] is True
-    run = platform.wait_run("bob", runs[0]["id"], ("succeeded", "failed"))
-    assert run["state"] == "succeeded", run["reason"]
 
 
 def test_another_member_cannot_pause_a_schedule_its_owner_and_the_tenant_admin_can(
