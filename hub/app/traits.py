@@ -8,6 +8,7 @@ relies on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.app import log_safety
+from hub.app import db_session, log_safety
 from hub.app.auth_traits import AUTHENTICATOR_CLASSES, auth_traits
 from hub.app.backend import detect_backend
 from hub.app.checkpoint_services import checkpoint_services
@@ -277,6 +278,18 @@ def hub_traits(platform: PlatformContext, backend: str) -> dict[str, dict[str, A
     return traits
 
 
+def release_idle_db_transactions() -> None:
+    """In the hub process (a running event loop): see ``hub.app.db_session``. A database
+    server's connections can die under the hub; a SQLite file's cannot."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # loaded outside JupyterHub (tests, `tenanthub config`)
+        return
+    from jupyterhub.app import JupyterHub
+
+    db_session.start_releasing(JupyterHub.instance)
+
+
 def configure(c: Any, config_path: str | Path | None = None) -> PlatformContext:
     """Set JupyterHub's traits on ``c`` from the platform config."""
     log_safety.install()  # before anything logs user-supplied values
@@ -297,6 +310,8 @@ def configure(c: Any, config_path: str | Path | None = None) -> PlatformContext:
         for name, value in values.items():
             setattr(section, name, value)
     c.JupyterHub.log_level = platform.config.logging.level
+    if not platform.db_url.startswith("sqlite"):
+        release_idle_db_transactions()
     if platform.config.logging.format == "json":
         # traitlets merges this into its own logging config: the console handler's
         # formatter becomes ours (JupyterHub's and TenantHub's records alike)

@@ -11,6 +11,7 @@ and service processes are the ones that were running before.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -20,8 +21,15 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
+from hub.app.db_session import RELEASE_EVERY
 from tests.conftest import need
-from tests.faults.support import admin_token, report_recovery, service_pids, wait_for
+from tests.faults.support import (
+    admin_token,
+    report_recovery,
+    service_pids,
+    token_session,
+    wait_for,
+)
 from tests.integration.conftest import BASE_CONFIG
 from tests.integration.hubrunner import RunningHub
 from tests.services.postgres import PostgresServer, PostgresUnavailable, start_postgres
@@ -172,3 +180,46 @@ def test_postgres_restarted_under_load_calls_fail_fast_then_recover_without_rest
     # no restart of TenantHub: the same hub and service processes answer
     assert hub.proc is not None and hub.proc.poll() is None and hub.proc.pid == hub_pid
     assert service_pids(hub) == services_before, "the platform service was restarted"
+
+
+IDLE_AFTER_RESTART = RELEASE_EVERY + 0.5
+
+
+def test_postgres_restarted_while_idle_first_calls_succeed_and_the_hub_stops_promptly(
+    hub_factory: Callable[..., RunningHub], pg: PostgresServer
+) -> None:
+    """The restart comes while nobody calls: without more, the connection JupyterHub's
+    shared session holds since its last read is dead without anybody knowing. Idle for
+    a second after the restart (``hub.app.db_session`` ends read-only transactions every
+    second), the first call to each API must succeed, and the hub must stop at SIGTERM.
+    Before that release the hub's first call failed on the dead connection (403 "Missing
+    or invalid credentials") and a SIGTERM's clean-up died on it: the hub hung until
+    killed. (A call in the same second as the restart can still fail once.)"""
+    db_url = pg.create_database("th_fault_idle")
+    hub = hub_factory(config=BASE_CONFIG, db_url=db_url)
+    hub.wait_for_service()
+    session = token_session(admin_token(hub))
+    for name, path in Load.PATHS.items():  # every API has a pooled connection now
+        warm = session.get(hub.url + path, timeout=30)
+        assert warm.status_code == 200, (name, warm.status_code, warm.text[:300])
+
+    pg_stop(pg)
+    pg_start(pg)
+    time.sleep(IDLE_AFTER_RESTART)
+    for name, path in Load.PATHS.items():
+        first = session.get(hub.url + path, timeout=30)
+        assert first.status_code == 200, (name, first.status_code, first.text[:300])
+
+    pg_stop(pg)
+    pg_start(pg)
+    time.sleep(IDLE_AFTER_RESTART)
+    assert hub.proc is not None
+    began = time.monotonic()
+    hub.proc.send_signal(signal.SIGTERM)
+    try:
+        code = hub.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        code = None
+    took = time.monotonic() - began
+    print(f"\nhub stopped {took:.1f} s after SIGTERM (exit {code})")
+    assert code is not None, "the hub did not stop within 20 s of SIGTERM after the restart"
