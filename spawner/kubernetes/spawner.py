@@ -69,6 +69,16 @@ def as_v1_pod(api_client: ApiClient, pod: dict[str, Any]) -> V1Pod:
     return result
 
 
+def reflector_gave_up(reflector: Any) -> bool:
+    """Its first list is over but no watch runs: its watch loop returned after too many
+    failures, or its start failed. (One still starting has no result yet; one stopped on
+    purpose is no longer KubeSpawner's.)"""
+    if not reflector.first_load_future.done() or reflector._stopping:
+        return False
+    task = reflector.watch_task
+    return task is None or bool(task.done())
+
+
 def objects_fingerprint(objects: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
 
@@ -272,6 +282,28 @@ class TenantKubeSpawner(TenantSpawnerMixin, KubeSpawner):
             omit_namespace=False,
             replace=replace,
         )
+
+    async def _start_reflector(
+        self, kind: str, reflector_class: type, replace: bool = False, **kwargs: Any
+    ) -> Any:
+        """KubeSpawner's shared reflector of this namespace, started again if it gave up.
+
+        A reflector retries a broken watch with doubling delays and gives up after about
+        51 s of failures (an API server down that long). With one reflector per namespace
+        KubeSpawner then neither halts the hub nor restarts it: its copy of the pods goes
+        stale for good, so a pod that dies is never noticed and spawns and stops in the
+        tenant wait out their timeouts. poll, start and stop all come through here, so the
+        next of them starts a new one (which fails, and is tried again, while the API
+        server is still down).
+        """
+        current = type(self).reflectors.get(self._get_reflector_key(kind))
+        if current is not None and not replace and reflector_gave_up(current):
+            self.log.warning(
+                "The %s reflector of %s stopped watching (API server errors); starting it "
+                "again", kind, self.namespace,
+            )  # fmt: skip
+            replace = True
+        return await super()._start_reflector(kind, reflector_class, replace=replace, **kwargs)
 
     @staticmethod
     def _pod_reflector_class() -> type:

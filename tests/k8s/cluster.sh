@@ -11,7 +11,7 @@
 # does: scripts/dockerd.sh up, build images, cluster.sh up, tests, cluster.sh down,
 # scripts/dockerd.sh down (in that order: the kubelet's containers live in that engine).
 #
-# Usage: cluster.sh up|down|status|env|build|images|purge
+# Usage: cluster.sh up|down|status|env|build|images|purge|restart <component>
 #   up      install packages (if missing), build/cached binaries, pause image, certs, start all,
 #           wait node Ready. Already up -> returns at once. Needs the Docker engine to answer
 #           (scripts/dockerd.sh up) unless K8S_OWN_DOCKERD=1.
@@ -23,6 +23,11 @@
 #   env     print "export KUBECONFIG=... TENANTHUB_TEST_KUBECONFIG=..." (+ DOCKER_HOST when the
 #           kubelet's engine is not the default one)
 #   status  one line per component; exit 1 unless the node is Ready
+#   restart <component>  one of etcd kube-apiserver kube-controller-manager kube-scheduler kubelet:
+#           TERM it (its PID file; KILL after 10 s), wait until it has exited, then start it again
+#           the way up does (up starts what is not running) and wait until the cluster is ready
+#           again. For fault tests (tests/k8s/test_apiserver_restarted_k8s.py): the cluster is
+#           shared, so only while nothing else uses it. Logs the outage (TERM to ready) in ms.
 #
 # Tunables (env): K8S_HOME (state), K8S_CACHE (binaries), K8S_SRC (source tree),
 #   K8S_API_PORT (6443), K8S_ETCD_PORT (2379; peer = +1, metrics = +2),
@@ -464,6 +469,19 @@ down() {
   log "stopped in $(( $(ms_since "$t0") ))ms"
 }
 
+restart() { # restart <component>: a component restarted in place, through up's start path
+  local name=${1:-} n known="" t0
+  for n in $COMPONENTS; do [ "$n" != "$name" ] || known=1; done
+  [ -n "$known" ] || die "restart: unknown component '$name' (one of: $COMPONENTS)"
+  pid_alive "$name" || die "$name is not running: start the cluster with up"
+  t0=$(now)
+  log "restarting $name (pid $(cat "$PIDS/$name.pid"))"
+  kill_names "$name"
+  log "$name stopped after $(ms_since "$t0")ms; starting it again"
+  up >/dev/null
+  log "$name restarted: $(ms_since "$t0")ms from TERM to ready"
+}
+
 status() {
   local n
   for n in dockerd $COMPONENTS; do
@@ -482,5 +500,6 @@ case "${1:-}" in
   env) env_ ;;
   build) mkdir -p "$K8S_HOME" "$LOGS" "$PIDS"; install_packages; build ;;
   images) mkdir -p "$K8S_HOME" "$LOGS" "$PIDS"; ensure_docker; images ;;
-  *) echo "usage: $0 up|down|purge|status|env|build|images" >&2; exit 2 ;;
+  restart) restart "${2:-}" ;;
+  *) echo "usage: $0 up|down|purge|status|env|build|images|restart <component>" >&2; exit 2 ;;
 esac
