@@ -67,9 +67,14 @@ class Platform:
         return self.api(user, "POST", f"tenants/{tenant}/jobs", json=body)
 
     def wait_run(self, user: str, run_id: int, states: tuple[str, ...], limit: float = 120):
+        return self.wait_run_in("vision", user, run_id, states, limit)
+
+    def wait_run_in(
+        self, tenant: str, user: str, run_id: int, states: tuple[str, ...], limit: float = 120
+    ) -> Any:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            run = self.api(user, "GET", f"tenants/vision/runs/{run_id}").json()
+            run = self.api(user, "GET", f"tenants/{tenant}/runs/{run_id}").json()
             if run["state"] in states:
                 return run
             time.sleep(0.3)

@@ -458,7 +458,9 @@ def test_tenant_admin_lists_and_stops_servers_of_their_tenant_then_the_tenant_go
     deleted = api("admin", "DELETE", "tenants/srv", json={"confirm": "srv"})
     assert deleted.status_code == 200, deleted.text
     body = deleted.json()
-    assert body["removed"] == {"memberships": 2, "profiles": 0}
+    assert body["removed"] == {
+        "memberships": 2, "profiles": 0, "jobs": 0, "runs": 0, "data_sources": 0,
+    }  # fmt: skip
     assert body["still_in_config"] is False and body["warning"] is None
     assert any(str(api.hub.data_dir / "tenants" / "srv") in place for place in body["kept"])
     assert "nothing on disk" in body["data_kept"]

@@ -300,7 +300,9 @@ def test_delete_tenant_command_needs_confirmation_and_keeps_the_volume(
         "k8s", "delete-tenant", tenant, "--config", str(config_file), "--confirm", tenant
     )
     assert deleted.returncode == 0, deleted.stderr
-    assert "1 membership(s) removed" in deleted.stdout
+    assert "1 membership(s), 0 job(s) with 0 run(s) and 0 data source(s) removed" in (
+        deleted.stdout
+    )
     assert f"volume tenanthub-th-{tenant} and its data are kept" in deleted.stdout
     assert "still lists tenant" in deleted.stderr  # the config would seed it again
     assert core.read_namespace(f"th-{tenant}").status.phase == "Terminating"

@@ -126,7 +126,9 @@ class TenantDeleteIn(ApiModel):
 
 class TenantDeleted(BaseModel):
     tenant: str
-    removed: dict[str, int] = Field(description="Database rows that went: memberships, profiles")
+    removed: dict[str, int] = Field(
+        description="Database rows that went: memberships, profiles, jobs, runs, data_sources"
+    )
     data_kept: str = Field(description="Where the tenant's files stay (nothing was deleted there)")
     kept: list[str] = Field(description="Each place that still holds the tenant's data")
     still_in_config: bool = Field(

@@ -26,7 +26,9 @@ from hub.service.api.models import (
     WhoAmI,
 )
 from hub.service.api.profiles import allowed_profiles_problem
+from hub.service.datasets.store import DataSourceStore
 from hub.service.hub_client import HubClient
+from hub.service.jobs.store import RunsActive
 from hub.service.policy import Permission
 from hub.tenancy.names import group_for
 from hub.tenancy.quota import QuotaLimits
@@ -144,6 +146,7 @@ async def delete_tenant(call: Call) -> TenantDeleted:
             f"Tenant {tenant!r} still has {len(running)} running server(s) ({names}); stop them "
             f"first (DELETE /tenants/{tenant}/servers/<user>), then delete the tenant.",
         )
+    removed_too = await remove_jobs_and_sources(call, tenant)
     gone = await in_tenant(call, remove_tenant, platform.store, tenant, call.actor.name)
     await empty_hub_group(hub, tenant)
     config = await platform.run(current_config, platform.config_path, platform.config)
@@ -157,7 +160,7 @@ async def delete_tenant(call: Call) -> TenantDeleted:
     again = still_in_config(config, tenant)
     return TenantDeleted(
         tenant=tenant,
-        removed=gone.removed,
+        removed={**gone.removed, **removed_too},
         data_kept=data_kept_sentence(tenant, places),
         kept=places,
         still_in_config=again,
@@ -165,6 +168,27 @@ async def delete_tenant(call: Call) -> TenantDeleted:
         if again
         else None,
     )
+
+
+async def remove_jobs_and_sources(call: Call, tenant: str) -> dict[str, int]:
+    """The tenant's jobs, runs and data sources (with their credentials) go with it: a
+    schedule must not fire for a tenant that is gone, and a tenant created later under
+    the same name must not inherit them. Refused (409, nothing removed) while a run
+    starts or runs; its output notebook stays in its owner's home like every file."""
+    platform = call.service.platform
+    try:
+        jobs = await platform.run(call.service.job_store.remove_tenant, tenant)
+    except RunsActive as exc:
+        ids = ", ".join(str(r.id) for r in exc.runs[:10])
+        raise ApiError(
+            409,
+            f"Tenant {tenant!r} still has {len(exc.runs)} job run(s) starting or running "
+            f"({ids}); cancel them first (POST /tenants/{tenant}/runs/<id>/cancel), then "
+            "delete the tenant.",
+        ) from None
+    # no datasets key needed to delete rows: a missing key must not block the deletion
+    sources = await platform.run(DataSourceStore(platform.engine, None).remove_tenant, tenant)
+    return {**jobs, "data_sources": sources}
 
 
 async def empty_hub_group(hub: HubClient, tenant: str) -> None:

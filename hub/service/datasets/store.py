@@ -209,6 +209,14 @@ class DataSourceStore:
         if not gone.rowcount:
             raise SourceNotFound(f"tenant {tenant!r} has no data source {name!r}")
 
+    def remove_tenant(self, tenant: str) -> int:
+        """Delete every source of ``tenant`` (the tenant is being deleted), with its
+        credentials; their number. A tenant created later under the same name starts
+        with none."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(_T).where(_T.c.tenant == tenant))
+        return int(gone.rowcount or 0)
+
     def _secrets(self, tenant: str, name: str) -> dict[str, str]:
         with self.engine.connect() as conn:
             token = conn.execute(

@@ -41,6 +41,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    delete,
     func,
     insert,
     or_,
@@ -173,6 +174,14 @@ class IllegalTransition(ValueError):
 
 class NotOwned(RuntimeError):
     """The run is watched by another scheduler instance now (its lease had expired)."""
+
+
+class RunsActive(RuntimeError):
+    """The tenant has runs starting or running: they are stopped first, not lost."""
+
+    def __init__(self, runs: list[Run]) -> None:
+        super().__init__(f"{len(runs)} active run(s)")
+        self.runs = runs
 
 
 def _job(row: Any) -> Job:
@@ -381,6 +390,20 @@ class JobStore:
             for run in live:
                 self._cancel(conn, _run(run), by, now)
             return _job(conn.execute(select(_J).where(_J.c.id == job_id)).one())
+
+    def remove_tenant(self, tenant: str) -> dict[str, int]:
+        """Delete every job and run of ``tenant`` (the tenant is being deleted); their
+        numbers. RunsActive, and nothing deleted, while one of its runs starts or runs:
+        deleting its row would leave the scheduler that watches it without a record."""
+        with self._locked() as conn:
+            active = conn.execute(
+                select(_R).where(_R.c.tenant == tenant, _R.c.state.in_(_ACTIVE)).with_for_update()
+            ).all()
+            if active:
+                raise RunsActive([_run(r) for r in active])
+            runs = conn.execute(delete(JobRunRow).where(_R.c.tenant == tenant)).rowcount
+            jobs = conn.execute(delete(JobRow).where(_J.c.tenant == tenant)).rowcount
+        return {"jobs": int(jobs or 0), "runs": int(runs or 0)}
 
     def set_paused(self, job_id: int, paused: bool, now: datetime | None = None) -> Job:
         """Pause or resume a scheduled job's cron schedule (idempotent).
