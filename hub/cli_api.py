@@ -194,8 +194,8 @@ def tenant_create(api: ApiClient, args: argparse.Namespace, out: TextIO) -> Any:
 def tenant_delete(api: ApiClient, args: argparse.Namespace, out: TextIO) -> Any:
     if args.confirm != args.name:
         raise ClientError(
-            f"Deleting tenant {args.name!r} removes its members, quota and profiles (its files "
-            f"stay); repeat its name to confirm: --confirm {args.name}"
+            f"Deleting tenant {args.name!r} removes its members, quota, profiles, jobs and data "
+            f"sources (its files stay); repeat its name to confirm: --confirm {args.name}"
         )
     deleted = api.request("DELETE", api_path("tenants", args.name), body={"confirm": args.confirm})
     if args.json:

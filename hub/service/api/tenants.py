@@ -1,10 +1,11 @@
 """Tenants: list, read, create, rename, delete (and who am I).
 
 Deleting removes the tenant's database rows only (memberships, quota, allowed
-profiles); its data stays where the backend keeps it and the answer says
-where. A deleted tenant that the config file still lists is created again
-from the config at the next hub start (``hub.tenancy.seed``): the answer says
-that too, so it never comes back as a surprise.
+profiles, jobs and runs, data sources; refused while a run runs); its data stays
+where the backend keeps it and the answer says where. A deleted tenant that the
+config file still lists is created again from the config at the next hub start
+(``hub.tenancy.seed``): the answer says that too, so it never comes back as a
+surprise.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ async def delete_tenant(call: Call) -> TenantDeleted:
     if body.confirm != tenant:
         raise ApiError(
             422,
-            f"Deleting tenant {tenant!r} removes its members, quota and profiles; to confirm, "
+            f"Deleting tenant {tenant!r} removes its members, quota, profiles, jobs and data "
+            "sources; to confirm, "
             f'repeat its name exactly: {{"confirm": "{tenant}"}}.',
         )
     platform = call.service.platform
@@ -221,7 +223,8 @@ ROUTES = [
           "Change a tenant's display name (its name, and so its namespace, never changes)",
           body=TenantPatch, response=TenantOut),
     Route("DELETE", "/tenants/{tenant}", Permission.TENANT_DELETE, delete_tenant,
-          "Delete a tenant's members, quota and profiles (body: the name again); its data "
+          "Delete a tenant's members, quota, profiles, jobs and data sources (body: the name "
+          "again; 409 while one of its runs runs); its data "
           "stays, and a tenant still in the config file is created again at the next start",
           body=TenantDeleteIn, response=TenantDeleted),
 ]  # fmt: skip
