@@ -307,6 +307,32 @@ def test_run_as_job_with_a_parameter_succeeds_in_the_jobs_panel_and_its_output_o
     lab.toasts(page, "error").filter(has_text=f"Cannot open {output_path}").wait_for()
 
 
+def test_run_as_job_from_the_file_browsers_context_menu_runs_the_clicked_notebook(page, setup):
+    """The right-clicked notebook is the one submitted, not the notebook open in the main
+    area (the command falls back to that one when nothing is selected)."""
+    lab.open_notebook(page, "report.ipynb")  # the active notebook is another one
+    lab.open_side_panel(page, "filebrowser")
+    exact = page.locator(".jp-DirListing-itemText", has_text=re.compile(r"^explore\.ipynb$"))
+    page.locator("#filebrowser .jp-DirListing-item").filter(has=exact).click(button="right")
+    page.locator(".lm-Menu .lm-Menu-item", has_text="Run as Job").click()
+    dialog = page.locator(".jp-Dialog")
+    assert dialog.locator("input[name='name']").input_value() == "explore"
+    parameter = dialog.locator("input[name='parameter-limit']")
+    assert parameter.input_value() == "5"  # from explore's parameters cell
+    parameter.fill("7")
+    dialog.locator("button.jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+    lab.toasts(page, "success").filter(has_text="Job explore queued").wait_for()
+
+    jobs = lab.open_side_panel(page, "tenanthub-jobs")
+    run = jobs.locator(".jp-TenantHub-run").filter(has_text="explore").first
+    run.locator(".jp-TenantHub-state", has_text="succeeded").wait_for(timeout=120_000)
+    listed = requests.get(setup.api.replace("/datasets", "/jobs"), headers=setup.member,
+                          timeout=60).json()["items"]  # fmt: skip
+    [job] = [j for j in listed if j["name"] == "explore"]
+    assert (job["notebook"], job["parameters"]) == ("explore.ipynb", {"limit": 7})
+
+
 def test_a_dataset_picker_and_a_job_monitor_render_and_update_in_a_notebook(page, setup):
     notebook = lab.open_notebook(page, "widgets.ipynb")
     cells = notebook.locator(".jp-Cell")
