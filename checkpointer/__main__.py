@@ -181,7 +181,13 @@ async def serve(env: Mapping[str, str]) -> None:
     from checkpointer import endpoint
 
     bind = env.get("TENANTHUB_CHECKPOINTER_BIND") or "127.0.0.1"
-    listener = endpoint.start(daemon, token, bind, config.checkpoint.port(config.hub))
+    access = None
+    if config.service.authenticate_metrics:
+        from checkpointer.metrics_access import MetricsAccess
+
+        access = MetricsAccess(daemon.api.token_scopes)
+    port = config.checkpoint.port(config.hub)
+    listener = endpoint.start(daemon, token, bind, port, metrics_access=access)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,7 +17,8 @@ Routes:
   tick's time.
 - ``GET /health/ready``: readiness: the platform API answers (503 and which check
   failed otherwise; no URL or token in the body).
-- ``GET /metrics``: checkpoint duration/size histograms and failures (Prometheus).
+- ``GET /metrics``: checkpoint duration/size histograms and failures (Prometheus), for a
+  token with the ``read:metrics`` scope (``checkpointer.metrics_access``).
 
 Only the hub may ask: the request carries the checkpointer's own service token
 (``Authorization: token ...``), which the hub generated and keeps in its secrets
@@ -42,6 +43,7 @@ from tornado.httpserver import HTTPServer
 
 from checkpointer import metrics as ckpt_metrics
 from checkpointer.daemon import Checkpointer, Outcome
+from checkpointer.metrics_access import MetricsAccess
 
 log = logging.getLogger("tenanthub.checkpointer")
 
@@ -157,9 +159,25 @@ class ReadyHandler(_Base):
 
 class MetricsHandler(_Base):
     """Checkpoint metrics (``checkpointer.metrics``): counts by tenant and profile, no
-    names of users or images; node-local like the rest of the endpoint."""
+    names of users or images; a token with ``read:metrics`` unless ``access`` is None
+    (``service.authenticate_metrics: false``)."""
 
-    def get(self) -> None:
+    access: MetricsAccess | None
+
+    def initialize(
+        self, daemon: Checkpointer, token: str, access: MetricsAccess | None = None
+    ) -> None:
+        super().initialize(daemon, token)
+        self.access = access
+
+    async def get(self) -> None:
+        if self.access is not None:
+            refused = await self.access.check(self.request.headers.get("Authorization"))
+            if refused is not None:
+                status, message = refused
+                self.set_status(status)
+                self.finish({"status": status, "message": message})
+                return
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest(ckpt_metrics.REGISTRY))
 
@@ -187,14 +205,16 @@ class CheckpointHandler(_Base):
         self.finish(outcome_json(outcome))
 
 
-def make_app(daemon: Checkpointer, token: str) -> web.Application:
+def make_app(
+    daemon: Checkpointer, token: str, metrics_access: MetricsAccess | None = None
+) -> web.Application:
     args = {"daemon": daemon, "token": token}
     return web.Application(
         [
             (r"/health", HealthHandler, args),
             (r"/health/live", HealthHandler, args),
             (r"/health/ready", ReadyHandler, args),
-            (r"/metrics", MetricsHandler, args),
+            (r"/metrics", MetricsHandler, {**args, "access": metrics_access}),
             (r"/checkpoint", CheckpointHandler, args),
         ],
         tasks=set(),
@@ -216,9 +236,17 @@ def _log_request(handler: web.RequestHandler) -> None:
     )
 
 
-def start(daemon: Checkpointer, token: str, host: str, port: int) -> HTTPServer:
+def start(
+    daemon: Checkpointer,
+    token: str,
+    host: str,
+    port: int,
+    metrics_access: MetricsAccess | None = None,
+) -> HTTPServer:
     """Listen on ``host:port`` (loopback on one machine; the node's address in a DaemonSet)."""
-    server = HTTPServer(make_app(daemon, token), max_body_size=MAX_BODY * 4, xheaders=False)
+    server = HTTPServer(
+        make_app(daemon, token, metrics_access), max_body_size=MAX_BODY * 4, xheaders=False
+    )
     server.listen(port, address=host)
     log.info("checkpoint requests on http://%s:%d/checkpoint", host, port)
     return server

@@ -268,6 +268,19 @@ class PlatformClient:
             raise
         return dict(data)
 
+    async def token_scopes(self, token: str) -> frozenset[str] | None:
+        """The scopes of somebody else's ``token`` (``GET /hub/api/user`` sent with it, as
+        JupyterHub's HubAuth asks); None when the hub does not know the token."""
+        if not token:  # never fall back to our own token
+            return None
+        try:
+            model = await self._json("GET", self.base_url + HUB_API_PATH + "user", token=token)
+        except PlatformError as exc:
+            if exc.status in (401, 403):
+                return None
+            raise
+        return frozenset((model or {}).get("scopes") or ())
+
     # ----------------------------------------------------------------- the server
 
     async def server_status(

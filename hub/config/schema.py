@@ -720,9 +720,9 @@ class ServiceSettings(Strict):
     )
     authenticate_metrics: bool = Field(
         True,
-        description="GET /metrics of the service and the hub's /hub/metrics "
-        "(JupyterHub.authenticate_prometheus) need a token with the read:metrics scope; "
-        "false: anyone who reaches them may scrape.",
+        description="GET /metrics of the service and the checkpointer, and the hub's "
+        "/hub/metrics (JupyterHub.authenticate_prometheus), need a token with the "
+        "read:metrics scope; false: anyone who reaches them may scrape.",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.config.loader import load_config
 from spawner.plan import local_paths
 from tests.conftest import need
 from tests.integration.conftest import BASE_CONFIG, PASSWORDS, PROXY_MISSING
@@ -232,6 +234,55 @@ def test_a_scrape_without_a_read_metrics_token_is_refused(monitored: Monitored):
     assert "tenanthub_" not in member.text
     assert monitored.service("metrics", "not-a-token").status_code == 403
     assert requests.get(monitored.hub.url + "hub/metrics", timeout=30).status_code == 403
+
+
+def test_the_checkpointers_metrics_need_a_read_metrics_token_too(monitored: Monitored):
+    """The checkpointer, as the hub would run it, asks the hub for the scopes of the token
+    a scrape brings: none is a 401, a token without read:metrics or one the hub does not
+    know a 403, the read:metrics token gets the metrics. (In a cluster it listens on each
+    node's address, which every pod on the node reaches.)"""
+    config = load_config(str(monitored.hub.config_path))
+    port = config.checkpoint.port(config.hub)
+    env = {
+        **os.environ,
+        "TENANTHUB_CONFIG": str(monitored.hub.config_path),
+        "TENANTHUB_HUB_URL": monitored.hub.url,
+        "TENANTHUB_CHECKPOINTER_MODE": "docker",  # the local backend has no containers
+    }
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "checkpointer"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                anonymous = requests.get(url, timeout=10)
+                break
+            except requests.ConnectionError:
+                assert daemon.poll() is None, (
+                    daemon.stderr.read().decode()[-2000:] if daemon.stderr else ""
+                )
+                assert time.monotonic() < deadline, "the checkpointer did not listen in 60 s"
+                time.sleep(0.3)
+        assert anonymous.status_code == 401 and "read:metrics" in anonymous.json()["message"]
+        assert "tenanthub_checkpoint" not in anonymous.text
+
+        def scrape(token: str) -> requests.Response:
+            return requests.get(url, headers={"Authorization": f"token {token}"}, timeout=30)
+
+        member = scrape(monitored.tokens["bob"])
+        assert member.status_code == 403, member.text
+        assert "tenanthub_checkpoint" not in member.text
+        assert scrape("not-a-token").status_code == 403
+        allowed = scrape(monitored.metrics_token)
+        assert allowed.status_code == 200, allowed.text
+        assert "tenanthub_checkpoint_duration_seconds" in allowed.text
+        assert scrape(monitored.metrics_token).status_code == 200  # remembered: no hub call
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
 
 
 def test_health_needs_no_token_and_readiness_follows_postgresql(monitored: Monitored):
