@@ -45,15 +45,45 @@ def release_idle_transaction(session: Any) -> bool:
     return True
 
 
+def guard_shutdown(app: Any) -> None:
+    """Heal the session first when JupyterHub shuts down, and never hang after.
+
+    A SIGTERM in the same second as a database restart would still meet the dead
+    connection in JupyterHub's clean-up; a clean-up that raises leaves JupyterHub's event
+    loop running, the process hanging until it is killed. JupyterHub's signal handler
+    looks ``shutdown_cancel_tasks`` up on the instance when the signal comes, so this
+    wraps it there.
+    """
+    original = app.shutdown_cancel_tasks
+    if getattr(original, "_tenanthub_guarded", False):
+        return
+
+    async def shutdown_cancel_tasks(sig: Any = None) -> None:
+        session = getattr(app, "db", None)
+        if session is not None:
+            release_idle_transaction(session)
+        try:
+            await original(sig)
+        except Exception:
+            log.exception("The hub's clean-up failed; stopping anyway")
+            asyncio.get_running_loop().stop()
+
+    shutdown_cancel_tasks._tenanthub_guarded = True  # type: ignore[attr-defined]
+    app.shutdown_cancel_tasks = shutdown_cancel_tasks
+
+
 def start_releasing(app_instance: Any, every: float = RELEASE_EVERY) -> None:
     """Schedule the release on the running event loop, for ``app_instance().db``
-    (JupyterHub's singleton: it has no session yet while its config is loaded)."""
+    (JupyterHub's singleton: it has no session yet while its config is loaded), and
+    guard its shutdown."""
     loop = asyncio.get_running_loop()
 
     def tick() -> None:
         try:
-            session = getattr(app_instance(), "db", None)
+            app = app_instance()
+            session = getattr(app, "db", None)
             if session is not None:
+                guard_shutdown(app)
                 release_idle_transaction(session)
         except Exception:  # never let the timer die: the next tick tries again
             log.exception("Releasing the hub's idle database transaction failed")
