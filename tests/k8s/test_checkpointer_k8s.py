@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
+import docker.errors
 import pytest
 import yaml
 from kubernetes import client
@@ -472,3 +474,23 @@ def test_a_tick_in_kubernetes_mode_checkpoints_a_spawned_server_to_the_registry(
     finally:
         engine.close()
     assert proof.strip() == b"two"
+    remove_checkpoint_images(alice, registry, tenant)
+
+
+def remove_checkpoint_images(alice: Browser, registry: RegistryServer, tenant: str) -> None:
+    """This test's checkpoint images stay in the shared engine otherwise (one run after
+    another on a long-lived machine): stop the server that runs one, then remove them."""
+    assert alice.api("DELETE", "users/alice/server").status_code in (202, 204)
+    alice.wait_stopped(timeout=150)
+    repository = repository_for(registry.address, "tenanthub", tenant, "alice")
+    engine = docker.from_env()
+    try:
+        deadline = time.monotonic() + 60
+        while left := engine.images.list(name=repository):
+            for image in left:
+                with contextlib.suppress(docker.errors.APIError):
+                    engine.images.remove(image.id, force=True)
+            assert time.monotonic() < deadline, f"images of {repository} stay: {left}"
+            time.sleep(1)
+    finally:
+        engine.close()
