@@ -44,6 +44,7 @@ from tornado.httpserver import HTTPServer
 from checkpointer import metrics as ckpt_metrics
 from checkpointer.daemon import Checkpointer, Outcome
 from checkpointer.metrics_access import MetricsAccess
+from hub.metrics_auth import bearer
 
 log = logging.getLogger("tenanthub.checkpointer")
 
@@ -86,12 +87,10 @@ def parse_stop_request(body: bytes) -> StopRequest | str:
 
 def token_matches(header: str | None, token: str) -> bool:
     """``Authorization: token <t>`` (or ``Bearer <t>``) carries exactly ``token`` (pure)."""
-    if not header or not token:
+    given = bearer(header)
+    if given is None or not token:
         return False
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() not in ("token", "bearer"):
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:

@@ -7,7 +7,8 @@ node can reach; its metrics name tenants and profiles, so they are not left open
 token is checked by asking the hub for its scopes (``GET /hub/api/user`` sent with it,
 as JupyterHub's HubAuth does); an accepted token is remembered for a minute by its
 hash, so a scrape every few seconds costs the hub one call a minute. The decision is
-pure (``problem``); the hub call is injected.
+pure (``hub.metrics_auth``, shared with the platform service); the hub call is
+injected.
 """
 
 from __future__ import annotations
@@ -17,28 +18,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-METRICS_SCOPE = "read:metrics"
+from hub.metrics_auth import bearer, problem
+
 REMEMBER_SECONDS = 60.0
 REMEMBER_AT_MOST = 1000
 
 ScopesOf = Callable[[str], Awaitable[frozenset[str] | None]]
-
-
-def bearer(header: str | None) -> str | None:
-    """The token of ``Authorization: token <t>`` or ``Bearer <t>`` (pure)."""
-    scheme, _, token = (header or "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() in ("token", "bearer") and token else None
-
-
-def problem(token: str | None, scopes: frozenset[str] | None) -> tuple[int, str] | None:
-    """None when ``token`` (with ``scopes``, None: unknown to the hub) may scrape; else
-    the status and message of the refusal (pure)."""
-    if token is None:
-        return 401, f"Send 'Authorization: token <API token>' with the {METRICS_SCOPE} scope."
-    if scopes is None or METRICS_SCOPE not in scopes:
-        return 403, f"Access to metrics requires scope '{METRICS_SCOPE}'."
-    return None
 
 
 @dataclass

@@ -25,13 +25,13 @@ from sqlalchemy import Engine, text
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from hub.metrics_auth import bearer, problem
 from hub.service import metrics
 from hub.tenancy.usage_store import UsageStore
 
 log = logging.getLogger("tenanthub.service")
 
 READY_TIMEOUT = 2.0
-METRICS_SCOPE = "read:metrics"
 
 
 @dataclass(frozen=True)
@@ -133,16 +133,13 @@ class MetricsHandler(_Plain):
 
     async def get(self) -> None:
         if self.service.config.service.authenticate_metrics:
-            header = self.request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() not in ("token", "bearer") or not token.strip():
-                self.refuse(
-                    401, f"Send 'Authorization: token <API token>' with the {METRICS_SCOPE} scope."
-                )
-                return
-            model = await HubOAuth.instance().user_for_token(token.strip(), sync=False)
-            if not model or METRICS_SCOPE not in (model.get("scopes") or ()):
-                self.refuse(403, f"Access to metrics requires scope '{METRICS_SCOPE}'.")
+            token = bearer(self.request.headers.get("Authorization"))
+            model = None
+            if token is not None:
+                model = await HubOAuth.instance().user_for_token(token, sync=False)
+            refused = problem(token, (model.get("scopes") or ()) if model else None)
+            if refused is not None:
+                self.refuse(*refused)
                 return
         try:
             await refresh_snapshot(self.service)

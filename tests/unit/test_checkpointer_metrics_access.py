@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from checkpointer.metrics_access import (
-    METRICS_SCOPE,
-    REMEMBER_SECONDS,
-    MetricsAccess,
-    bearer,
-    problem,
-)
+from checkpointer.metrics_access import REMEMBER_SECONDS, MetricsAccess
+from hub.metrics_auth import METRICS_SCOPE, bearer, problem
 
 
 def test_bearer_takes_token_or_bearer_schemes_only() -> None:
