@@ -394,8 +394,7 @@ def _k8s_delete_tenant(path: str, tenant: str, confirm: str | None) -> int:
     import asyncio
 
     from hub.app.context import get_context
-    from hub.service.datasets.store import DataSourceStore
-    from hub.service.jobs.store import JobStore, RunsActive
+    from hub.service.tenant_data import RunsActive, remove_jobs_and_sources
     from hub.tenancy.names import namespace_for
     from hub.tenancy.tenant_removal import TenantNotFound, delete_tenant
     from spawner.kubernetes.names import pv_name
@@ -425,16 +424,14 @@ def _k8s_delete_tenant(path: str, tenant: str, confirm: str | None) -> int:
 
     try:
         # first: a run that still runs refuses the deletion before anything is gone
-        jobs = JobStore(platform.engine).remove_tenant(tenant)
+        removed = remove_jobs_and_sources(platform.engine, tenant)
     except RunsActive as exc:
-        ids = ", ".join(str(r.id) for r in exc.runs[:10])
         print(
-            f"error: tenant {tenant!r} still has {len(exc.runs)} job run(s) starting or "
-            f"running ({ids}); cancel them first (tenanthub job cancel), then delete it",
+            f"error: tenant {tenant!r} still has {exc}; cancel them first "
+            "(tenanthub job cancel), then delete it",
             file=sys.stderr,
         )
         return 1
-    sources = DataSourceStore(platform.engine, None).remove_tenant(tenant)
     try:
         deleted = asyncio.run(delete_namespace())
         gone = delete_tenant(platform.store, tenant, actor="cli")
@@ -447,7 +444,8 @@ def _k8s_delete_tenant(path: str, tenant: str, confirm: str | None) -> int:
     print(
         f"tenant {tenant}: namespace {namespace} "
         f"{'deleted' if deleted else 'was already gone'}; {gone['memberships']} membership(s), "
-        f"{jobs['jobs']} job(s) with {jobs['runs']} run(s) and {sources} data source(s) "
+        f"{removed['jobs']} job(s) with {removed['runs']} run(s) and {removed['data_sources']} "
+        "data source(s) "
         f"removed; volume {pv_name(tenant, settings.namespace_prefix)} and its data are kept"
     )
     if platform.config.tenant(tenant) is not None:

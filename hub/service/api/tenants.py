@@ -14,6 +14,7 @@ import logging
 
 from hub.config.loader import load_config
 from hub.config.schema import PlatformConfig, Quota
+from hub.service import tenant_data
 from hub.service.api.calls import from_hub, in_tenant, require_tenant
 from hub.service.api.convert import tenant_out
 from hub.service.api.data_kept import data_kept_sentence, kept_locations, reseed_warning
@@ -27,10 +28,9 @@ from hub.service.api.models import (
     WhoAmI,
 )
 from hub.service.api.profiles import allowed_profiles_problem
-from hub.service.datasets.store import DataSourceStore
 from hub.service.hub_client import HubClient
-from hub.service.jobs.store import RunsActive
 from hub.service.policy import Permission
+from hub.service.tenant_data import RunsActive
 from hub.tenancy.names import group_for
 from hub.tenancy.quota import QuotaLimits
 from hub.tenancy.seed import TenantSpec
@@ -173,24 +173,17 @@ async def delete_tenant(call: Call) -> TenantDeleted:
 
 
 async def remove_jobs_and_sources(call: Call, tenant: str) -> dict[str, int]:
-    """The tenant's jobs, runs and data sources (with their credentials) go with it: a
-    schedule must not fire for a tenant that is gone, and a tenant created later under
-    the same name must not inherit them. Refused (409, nothing removed) while a run
-    starts or runs; its output notebook stays in its owner's home like every file."""
+    """``hub.service.tenant_data``: a 409, nothing removed, while a run starts or runs;
+    its output notebook stays in its owner's home like every file."""
     platform = call.service.platform
     try:
-        jobs = await platform.run(call.service.job_store.remove_tenant, tenant)
+        return await platform.run(tenant_data.remove_jobs_and_sources, platform.engine, tenant)
     except RunsActive as exc:
-        ids = ", ".join(str(r.id) for r in exc.runs[:10])
         raise ApiError(
             409,
-            f"Tenant {tenant!r} still has {len(exc.runs)} job run(s) starting or running "
-            f"({ids}); cancel them first (POST /tenants/{tenant}/runs/<id>/cancel), then "
-            "delete the tenant.",
+            f"Tenant {tenant!r} still has {exc}; cancel them first "
+            f"(POST /tenants/{tenant}/runs/<id>/cancel), then delete the tenant.",
         ) from None
-    # no datasets key needed to delete rows: a missing key must not block the deletion
-    sources = await platform.run(DataSourceStore(platform.engine, None).remove_tenant, tenant)
-    return {**jobs, "data_sources": sources}
 
 
 async def empty_hub_group(hub: HubClient, tenant: str) -> None:

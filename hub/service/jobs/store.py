@@ -180,7 +180,8 @@ class RunsActive(RuntimeError):
     """The tenant has runs starting or running: they are stopped first, not lost."""
 
     def __init__(self, runs: list[Run]) -> None:
-        super().__init__(f"{len(runs)} active run(s)")
+        ids = ", ".join(str(r.id) for r in runs[:10])
+        super().__init__(f"{len(runs)} job run(s) starting or running ({ids})")
         self.runs = runs
 
 
