@@ -55,32 +55,29 @@ class Engine:
 
     def containers(self, tenant: str) -> dict[str, str]:
         """username -> container id of the tenant's containers, any state (``docker ps -a``)."""
-        listed = self.run(
-            "ps", "-a", "--no-trunc", "--filter", f"label=tenanthub.io/tenant={tenant}",
-            "--format", '{{.ID}} {{.Label "tenanthub.io/username"}}',
-        ).stdout.split("\n")  # fmt: skip
-        out = {}
-        for line in listed:
-            if line.strip():
-                cid, _, user = line.partition(" ")
-                out[user] = cid
-        return out
+        return self._by_user("-a", "--filter", f"label=tenanthub.io/tenant={tenant}")
 
     def running(self, tenant: str) -> dict[str, str]:
         """username -> container id of the tenant's running containers."""
+        return self._by_user(
+            "--filter", f"label=tenanthub.io/tenant={tenant}", "--filter", "status=running"
+        )
+
+    def _by_user(self, *filters: str) -> dict[str, str]:
         listed = self.run(
-            "ps", "--no-trunc", "--filter", f"label=tenanthub.io/tenant={tenant}",
-            "--filter", "status=running", "--format", '{{.ID}} {{.Label "tenanthub.io/username"}}',
-        ).stdout.split("\n")  # fmt: skip
+            "ps", "--no-trunc", *filters, "--format", '{{.ID}} {{.Label "tenanthub.io/username"}}'
+        ).stdout.split("\n")
         return {u: c for c, _, u in (line.partition(" ") for line in listed if line.strip())}
 
     def remove_tenant(self, tenant: str) -> None:
         """Remove the tenant's containers and volumes (a test's clean-up)."""
-        label = f"label=tenanthub.io/tenant={tenant}"
-        ids = self.run("ps", "-aq", "--filter", label, check=False).stdout.split()
+        self._remove("--filter", f"label=tenanthub.io/tenant={tenant}")
+
+    def _remove(self, *filters: str) -> None:
+        ids = self.run("ps", "-aq", *filters, check=False).stdout.split()
         if ids:
             self.run("rm", "-f", *ids, check=False)
-        volumes = self.run("volume", "ls", "-q", "--filter", label, check=False).stdout.split()
+        volumes = self.run("volume", "ls", "-q", *filters, check=False).stdout.split()
         if volumes:
             self.run("volume", "rm", "-f", *volumes, check=False)
 
@@ -168,12 +165,7 @@ class PrivateEngine(Engine):
 
     def clear(self) -> None:
         """Remove every container and volume (the engine is the test's alone)."""
-        ids = self.run("ps", "-aq", check=False).stdout.split()
-        if ids:
-            self.run("rm", "-f", *ids, check=False)
-        volumes = self.run("volume", "ls", "-q", check=False).stdout.split()
-        if volumes:
-            self.run("volume", "rm", "-f", *volumes, check=False)
+        self._remove()
 
 
 def cache_dir() -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import need
+from tests.faults.docker_engine import Engine, project_engine_with
 from tests.integration.conftest import BASE_CONFIG
 from tests.integration.hubrunner import Browser
 from tests.integration.kernel import run_in_new_kernel
@@ -24,29 +24,16 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def engine() -> None:
-    try:
-        info = docker("info", "--format", "{{.ServerVersion}}", check=False)
-    except FileNotFoundError:
-        info = None
-    if info is None or info.returncode != 0:
-        need("no Docker engine answers (make test starts one with scripts/dockerd.sh up)")
-    if docker("image", "inspect", CPU_IMAGE, check=False).returncode != 0:
-        need(f"image {CPU_IMAGE} is missing: run `make images`")
+def engine() -> Engine:
+    return project_engine_with(CPU_IMAGE)
 
 
 @pytest.fixture
-def tenant(engine: None) -> Iterator[str]:
+def tenant(engine: Engine) -> Iterator[str]:
     """A tenant name unique to this test; its containers and volumes are removed after."""
     name = f"it-{secrets.token_hex(3)}"
     yield name
-    label = f"label=tenanthub.io/tenant={name}"
-    ids = docker("ps", "-aq", "--filter", label, check=False).stdout.split()
-    if ids:
-        docker("rm", "-f", *ids, check=False)
-    volumes = docker("volume", "ls", "-q", "--filter", label, check=False).stdout.split()
-    if volumes:
-        docker("volume", "rm", "-f", *volumes, check=False)
+    engine.remove_tenant(name)
 
 
 def docker_config(tenant: str, **docker_settings: Any) -> dict[str, Any]:
