@@ -79,14 +79,34 @@ def open_notebook(page: Any, name: str) -> Any:
     """Open a notebook of the server's root from the file browser (a double click, as a
     person does; reloading Lab at the notebook's URL would meet the "leave the page?"
     question of a changed notebook) and wait for its kernel to be idle."""
-    open_side_panel(page, "filebrowser")
-    listing = page.locator("#filebrowser .jp-DirListing-item")
-    exact = page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))
-    listing.filter(has=exact).dblclick()
+    file_item(page, name).dblclick()
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
     tab.filter(has_text=name).wait_for()
     kernel_idle(page)
     return page.locator(".jp-NotebookPanel:visible")
+
+
+def file_item(page: Any, name: str) -> Any:
+    """The file browser's row of ``name`` in the server's root (exact name), shown."""
+    open_side_panel(page, "filebrowser")
+    exact = page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))
+    return page.locator("#filebrowser .jp-DirListing-item").filter(has=exact)
+
+
+def submit_job_dialog(page: Any, job: str) -> None:
+    """Accept the open "Run as job" dialog and wait for its "queued" notification."""
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("button.jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+    toasts(page, "success").filter(has_text=f"Job {job} queued").wait_for()
+
+
+def succeeded_run(page: Any, job: str) -> tuple[Any, Any]:
+    """The Jobs panel and the newest run of ``job`` in it, once that run succeeded."""
+    jobs = open_side_panel(page, "tenanthub-jobs")
+    run = jobs.locator(".jp-TenantHub-run").filter(has_text=job).first
+    run.locator(".jp-TenantHub-state", has_text="succeeded").wait_for(timeout=120_000)
+    return jobs, run
 
 
 def kernel_idle(page: Any, timeout: float = 60_000) -> None:

@@ -267,13 +267,9 @@ def test_run_as_job_with_a_parameter_succeeds_in_the_jobs_panel_and_its_output_o
     )
     assert dialog.locator("input[name='name']").input_value() == "report"
     parameter.fill("'north'")
-    dialog.locator("button.jp-mod-accept").click()
-    dialog.wait_for(state="detached")
-    lab.toasts(page, "success").filter(has_text="Job report queued").wait_for()
+    lab.submit_job_dialog(page, "report")
 
-    jobs = lab.open_side_panel(page, "tenanthub-jobs")
-    run = jobs.locator(".jp-TenantHub-run").filter(has_text="report").first
-    run.locator(".jp-TenantHub-state", has_text="succeeded").wait_for(timeout=120_000)
+    jobs, run = lab.succeeded_run(page, "report")
     lab.toasts(page, "success").filter(
         has_text=re.compile(r"Run \d+ of report succeeded")
     ).wait_for()
@@ -311,22 +307,16 @@ def test_run_as_job_from_the_file_browsers_context_menu_runs_the_clicked_noteboo
     """The right-clicked notebook is the one submitted, not the notebook open in the main
     area (the command falls back to that one when nothing is selected)."""
     lab.open_notebook(page, "report.ipynb")  # the active notebook is another one
-    lab.open_side_panel(page, "filebrowser")
-    exact = page.locator(".jp-DirListing-itemText", has_text=re.compile(r"^explore\.ipynb$"))
-    page.locator("#filebrowser .jp-DirListing-item").filter(has=exact).click(button="right")
+    lab.file_item(page, "explore.ipynb").click(button="right")
     page.locator(".lm-Menu .lm-Menu-item", has_text="Run as Job").click()
     dialog = page.locator(".jp-Dialog")
     assert dialog.locator("input[name='name']").input_value() == "explore"
     parameter = dialog.locator("input[name='parameter-limit']")
     assert parameter.input_value() == "5"  # from explore's parameters cell
     parameter.fill("7")
-    dialog.locator("button.jp-mod-accept").click()
-    dialog.wait_for(state="detached")
-    lab.toasts(page, "success").filter(has_text="Job explore queued").wait_for()
+    lab.submit_job_dialog(page, "explore")
 
-    jobs = lab.open_side_panel(page, "tenanthub-jobs")
-    run = jobs.locator(".jp-TenantHub-run").filter(has_text="explore").first
-    run.locator(".jp-TenantHub-state", has_text="succeeded").wait_for(timeout=120_000)
+    lab.succeeded_run(page, "explore")
     listed = requests.get(setup.api.replace("/datasets", "/jobs"), headers=setup.member,
                           timeout=60).json()["items"]  # fmt: skip
     [job] = [j for j in listed if j["name"] == "explore"]
