@@ -71,6 +71,17 @@ class RunningHub:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_for_log(self, text: str, timeout: float = 15) -> str:
+        """Wait until the log contains ``text`` and return the log. A request's log line
+        is written after its response has gone out, so a test that reads the log right
+        after a call can be ahead of it."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the hub's log after {timeout}s")
+            time.sleep(0.2)
+        return log
+
     def start(self, timeout: float = 60) -> None:
         self.starts += 1
         handle = open(self.log_path, "ab")  # noqa: SIM115 - the hub owns it while running

@@ -32,6 +32,7 @@ def spawn_and_call(hub: RunningHub) -> None:
         headers={"Authorization": f"token {token}"}, timeout=30,
     )  # fmt: skip
     assert refused.status_code == 403
+    hub.wait_for_log("/api/v1/usage")  # the service logs a request after answering it
 
 
 def test_json_logs_have_one_event_line_per_spawn_and_request(
