@@ -103,12 +103,12 @@ class ProcessRunner:
 
     def poll(self, handle: Handle) -> RunStatus:
         status = self._folder(handle) / "status"
-        if status.exists():
+        pid = self._pid(handle)
+        if not status.exists() and pid is not None and self._alive(pid):
+            return RunStatus("running")
+        if status.exists():  # looked at again: the run may have ended between the two looks
             code = int(status.read_text())
             return RunStatus("succeeded" if code == 0 else "failed", exit_code=code)
-        pid = self._pid(handle)
-        if pid is not None and self._alive(pid):
-            return RunStatus("running")
         return RunStatus("failed", reason="the run's process is gone")
 
     def cancel(self, handle: Handle) -> None:
