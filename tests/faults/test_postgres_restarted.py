@@ -182,7 +182,9 @@ def test_postgres_restarted_under_load_calls_fail_fast_then_recover_without_rest
     assert service_pids(hub) == services_before, "the platform service was restarted"
 
 
-IDLE_AFTER_RESTART = RELEASE_EVERY + 0.5
+#: a release is due within RELEASE_EVERY; the slack is for a hub whose event loop is slowed
+#: by other tests on the same cores
+IDLE_AFTER_RESTART = RELEASE_EVERY + 3
 
 
 def test_postgres_restarted_while_idle_first_calls_succeed_and_the_hub_stops_promptly(
