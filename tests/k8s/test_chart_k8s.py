@@ -82,9 +82,13 @@ def wait_until_gone(core_v1: client.CoreV1Api, namespace: str, timeout: float = 
     pytest.fail(f"namespace {namespace} still exists after {timeout} s")
 
 
-def drop_unmanaged_checkpointer_rbac(rbac_v1: client.RbacAuthorizationV1Api) -> None:
+def drop_unmanaged_checkpointer_rbac(
+    rbac_v1: client.RbacAuthorizationV1Api, core_v1: client.CoreV1Api
+) -> None:
     """The checkpointer's tests apply its ClusterRole and binding without helm; helm will not
-    adopt them (no release annotations), so a cluster kept up between runs needs them gone."""
+    adopt them (no release annotations), so a cluster kept up between runs needs them gone.
+    So do those of a release whose namespace is gone (a run stopped mid-test): helm will
+    not adopt another release's objects either."""
     for read, delete in (
         (rbac_v1.read_cluster_role, rbac_v1.delete_cluster_role),
         (rbac_v1.read_cluster_role_binding, rbac_v1.delete_cluster_role_binding),
@@ -95,8 +99,23 @@ def drop_unmanaged_checkpointer_rbac(rbac_v1: client.RbacAuthorizationV1Api) -> 
             if exc.status == 404:
                 continue
             raise
-        if "meta.helm.sh/release-name" not in (found.metadata.annotations or {}):
+        annotations = found.metadata.annotations or {}
+        if "meta.helm.sh/release-name" not in annotations or not namespace_exists(
+            core_v1, annotations.get("meta.helm.sh/release-namespace", "")
+        ):
             delete("tenanthub-checkpointer")
+
+
+def namespace_exists(core_v1: client.CoreV1Api, name: str) -> bool:
+    if not name:
+        return False
+    try:
+        core_v1.read_namespace(name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 def checksum(apps: client.AppsV1Api, namespace: str, name: str) -> str:
@@ -118,7 +137,7 @@ def test_install_upgrade_uninstall(
     apps = client.AppsV1Api(kube_api)
     pv_name = f"tht-{release}-data"
     wait_until_gone(core_v1, "tenanthub-system")
-    drop_unmanaged_checkpointer_rbac(rbac_v1)
+    drop_unmanaged_checkpointer_rbac(rbac_v1, core_v1)
     try:
         run(kubeconfig, HELM, "install", release, str(CHART), "-n", namespace,
             "-f", str(values(tmp_path, "4")))  # fmt: skip

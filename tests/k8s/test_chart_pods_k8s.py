@@ -233,7 +233,7 @@ def test_the_chart_pods_run_and_the_hub_answers_through_the_proxy(
     data.mkdir()
     os.chown(data, 1000, 1000)
     wait_until_gone(core_v1, SYSTEM)
-    drop_unmanaged_checkpointer_rbac(rbac_v1)
+    drop_unmanaged_checkpointer_rbac(rbac_v1, core_v1)
     core_v1.create_persistent_volume(hub_data_volume(pv_name, data, namespace, f"{hub}-data"))
     try:
         first = values(tmp_path, tenant, "4", ports)
