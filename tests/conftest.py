@@ -9,9 +9,11 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from tests.scheduling import SharedEngineScheduling, run_order
 from tests.services.postgres import PostgresServer, PostgresUnavailable, start_postgres
 from tests.services.registry import RegistryServer, RegistryUnavailable, start_registry
 from tests.services.s3 import S3Server, S3Unavailable, start_s3
@@ -96,8 +98,16 @@ def s3() -> Iterator[S3Server]:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """The log scan (tests/integration/test_log_secrets.py) runs after everything else,
-    so it sees the logs of every hub this run started."""
-    last = [item for item in items if item.get_closest_marker("log_scan")]
-    if last:
-        items[:] = [item for item in items if item not in last] + last
+    """The shared engines' tests first, the log scan (tests/integration/test_log_secrets.py)
+    after everything else, so in a run in one process it sees the logs of every hub the
+    run started (on workers, scripts/run-tests.sh runs it after them). See
+    tests/scheduling.py."""
+    items.sort(key=lambda item: run_order(item.nodeid, bool(item.get_closest_marker("log_scan"))))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which `-p no:xdist` leaves out
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadscope``, tests/scheduling.py's scopes (shared engines, modules)."""
+    if config.getoption("dist", None) == "loadscope":
+        return SharedEngineScheduling(config, log)
+    return None

@@ -14,10 +14,17 @@ for the tokens it issued)". What is collected, in this pytest process:
 
 ``tests/integration/test_log_secrets.py`` runs last (``tests/conftest.py`` moves it)
 and fails naming the log and the secret's first characters.
+
+``make test`` runs the suite on several pytest-xdist workers, each a process with its
+own sets, and the scan after them in a pytest of its own: with ``TENANTHUB_LOG_SCAN_DIR``
+set, every process also appends what it collects to a file of its own in that folder
+(JSON lines, the folder the runner made for the run), and the scan reads them all.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,14 +37,51 @@ ISSUED: set[str] = set()
 ROOTS: set[Path] = set()
 
 
+RECORD_DIR_ENV = "TENANTHUB_LOG_SCAN_DIR"
+
+
+def record_dir() -> Path | None:
+    folder = os.environ.get(RECORD_DIR_ENV)
+    return Path(folder) if folder else None
+
+
+def _record(kind: str, value: str) -> None:
+    folder = record_dir()
+    if folder is not None:
+        with (folder / f"{kind}-{os.getpid()}.jsonl").open("a") as handle:
+            handle.write(json.dumps(value) + "\n")
+
+
+def _recorded(kind: str) -> set[str]:
+    folder = record_dir()
+    if folder is None:
+        return set()
+    return {
+        json.loads(line)
+        for path in sorted(folder.glob(f"{kind}-*.jsonl"))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    }
+
+
 def remember(secret: object) -> None:
     text = str(secret or "").strip()
-    if len(text) >= MIN_SECRET_CHARS:
+    if len(text) >= MIN_SECRET_CHARS and text not in ISSUED:
         ISSUED.add(text)
+        _record("issued", text)
 
 
 def watch(root: Path) -> None:
-    ROOTS.add(Path(root))
+    if Path(root) not in ROOTS:
+        ROOTS.add(Path(root))
+        _record("roots", str(root))
+
+
+def collected() -> tuple[set[Path], set[str]]:
+    """The hub folders and issued secrets of this process and of every process that
+    recorded them for this run."""
+    roots = ROOTS | {Path(r) for r in _recorded("roots")}
+    return roots, ISSUED | _recorded("issued")
 
 
 def secrets_under(root: Path) -> set[str]:

@@ -30,7 +30,7 @@ from tests.faults.docker_servers import consistent, docker_config, servers, spaw
 from tests.faults.support import admin_token, report_recovery, routed, token_session, wait_for
 from tests.integration.hubrunner import RunningHub
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 IMAGE = "tenanthub/notebook-base:latest"
 USERS = ["e0", "e1", "e2"]
 RECOVERY_BOUND = 90.0  # JupyterHub polls a server every 30 s (Spawner.poll_interval)

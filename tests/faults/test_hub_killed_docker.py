@@ -29,7 +29,7 @@ from tests.faults.support import (
 )
 from tests.integration.hubrunner import RunningHub
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 CPU_IMAGE = "tenanthub/notebook-cpu:latest"
 USERS = [f"f{i}" for i in range(5)]
 RECOVERY_BOUND = 90.0

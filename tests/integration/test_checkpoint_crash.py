@@ -54,7 +54,7 @@ from tests.integration.checkpoints import running_hub as start_hub
 from tests.integration.hubrunner import RunningHub, free_port
 from tests.services.registry import RegistryServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 EXPECTED_STATE_AT = {
     "created": "requested",
     "committed": "committing",

@@ -35,7 +35,7 @@ from tests.integration.conftest import BASE_CONFIG
 from tests.integration.hubrunner import Browser
 from tests.services.registry import RegistryServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 CPU_IMAGE = "tenanthub/notebook-cpu:latest"
 NODE = "node-it"
 

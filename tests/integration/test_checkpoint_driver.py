@@ -33,7 +33,7 @@ from checkpointer.names import LABEL_CHECKPOINT_ID, checkpoint_labels
 from tests.conftest import need
 from tests.services.registry import RegistryServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 log = logging.getLogger(__name__)
 
 BASE_REPOSITORY = "tenanthub/debian-bookworm"

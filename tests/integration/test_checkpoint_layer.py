@@ -36,7 +36,7 @@ def driver(client: docker.DockerClient) -> DockerDriver:
     return DockerDriver(client, mode="engine")
 
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 
 CHANGES = """
 set -e

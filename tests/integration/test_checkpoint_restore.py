@@ -47,7 +47,7 @@ from tests.integration.checkpoints import running_hub as start_hub
 from tests.integration.hubrunner import RunningHub
 from tests.services.registry import RegistryServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 PROOF = "installed before the checkpoint"
 LATER = datetime.now(UTC) + timedelta(hours=2)
 

@@ -23,7 +23,7 @@ from hub.app.service_tokens import CHECKPOINTER, token_path
 from tests.integration.hubrunner import Browser, free_port
 from tests.integration.test_checkpoint_daemon import CPU_IMAGE, alice_token, sh, tenant  # noqa: F401
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 
 
 def config_for(name: str, registry_port: int, daemon_port: int) -> dict[str, Any]:

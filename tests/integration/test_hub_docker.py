@@ -15,7 +15,7 @@ from tests.integration.conftest import BASE_CONFIG
 from tests.integration.hubrunner import Browser
 from tests.integration.kernel import run_in_new_kernel
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 CPU_IMAGE = "tenanthub/notebook-cpu:latest"
 
 

@@ -13,7 +13,7 @@ import yaml
 import hub
 from tests.conftest import need
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = f"tenanthub/hub:{hub.__version__}"
 

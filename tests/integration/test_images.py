@@ -26,7 +26,7 @@ import pytest
 import hub
 from tests.conftest import need
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "images"

@@ -21,7 +21,7 @@ from tests.integration.test_hub_docker import (  # noqa: F401 - fixtures
     tenant,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 
 
 def home_volume(tenant_name: str, user: str) -> Path:

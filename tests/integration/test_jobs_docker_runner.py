@@ -52,7 +52,7 @@ from spawner.docker.spec import container_spec
 from spawner.plan import make_plan
 from tests.conftest import need
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 
 IMAGE = "tenanthub/notebook-cpu:latest"
 SPARK_IMAGE = "tenanthub/notebook-spark:latest"

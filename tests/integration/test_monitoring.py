@@ -26,7 +26,7 @@ from tests.integration.hubrunner import Browser, RunningHub, api_tokens, write_h
 from tests.integration.notebooks import write_notebook
 from tests.services.postgres import PostgresServer, PostgresUnavailable, start_postgres
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 
 ALLOWED_LABELS = {"tenant", "profile", "backend", "state", "reason", "kind", "le"}
 CONFIG: dict[str, Any] = {

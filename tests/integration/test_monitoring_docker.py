@@ -13,7 +13,7 @@ from tests.integration.test_checkpoint_daemon import sh, tenant  # noqa: F401
 from tests.integration.test_checkpoint_stop import config_for, container_of, wait_for
 from tests.integration.test_monitoring import parse, total, value
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 
 
 def test_spawn_and_checkpoint_metrics_on_docker(

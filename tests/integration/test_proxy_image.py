@@ -22,7 +22,7 @@ import pytest
 import hub
 from tests.conftest import need
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = f"tenanthub/proxy:{hub.__version__}"
 NPM_CACHE = Path.home() / ".cache" / "tenanthub" / "npm"
