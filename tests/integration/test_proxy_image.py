@@ -6,7 +6,6 @@ REST API (with the auth token) reaches a real HTTP server on loopback."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -21,17 +20,12 @@ import pytest
 
 import hub
 from tests.conftest import need
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker_engine]
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = f"tenanthub/proxy:{hub.__version__}"
 NPM_CACHE = Path.home() / ".cache" / "tenanthub" / "npm"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

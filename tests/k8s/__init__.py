@@ -9,7 +9,6 @@ helpers below build and wait for pods the way this cluster needs them (no pod ne
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
@@ -24,13 +23,6 @@ NOTEBOOK_IMAGE = "tenanthub/notebook-cpu:latest"
 PAUSE_IMAGE = "k8s.gcr.io/pause:3.2"
 #: every namespace a test creates carries this label (and a ``tht-`` name)
 TEST_LABELS = {"tenanthub.io/test": "1"}
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (host-network pods share the host's ports)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def restricted_pod(

@@ -36,13 +36,14 @@ from kubernetes.client.rest import ApiException
 import hub as hub_package
 from hub.chart import CHART
 from tests.conftest import need
-from tests.k8s import describe, free_port
+from tests.k8s import describe
 from tests.k8s.test_chart_k8s import (
     HELM,
     drop_unmanaged_checkpointer_rbac,
     run,
     wait_until_gone,
 )
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(900)
 SINGLE_NODE_VALUES = CHART / "values.single-node.yaml"

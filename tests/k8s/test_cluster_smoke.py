@@ -16,11 +16,11 @@ from kubernetes.client.rest import ApiException
 from tests.k8s import (
     PAUSE_IMAGE,
     describe,
-    free_port,
     restricted_pod,
     wait_for_pod_gone,
     wait_for_pod_phase,
 )
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

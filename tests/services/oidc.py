@@ -23,7 +23,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import pytest
 import requests
 
 from tests.conftest import need
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE_CMD = (sys.executable, "-m", "tests.services.oidc")
@@ -110,12 +110,6 @@ def serve(port: int, token_max_age: int) -> None:
     server = werkzeug.serving.make_server("127.0.0.1", port, PkceEnforcer(app), threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.serve_forever()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

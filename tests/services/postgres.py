@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import free_port
+
 
 class PostgresUnavailable(RuntimeError):
     pass
@@ -30,12 +32,6 @@ def find_bin_dir() -> Path:
             "`make test` installs Debian's postgresql"
         )
     return Path(candidates[0]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -10,19 +10,14 @@ fixture has made its users: ``reader`` may do anything on S3, ``nobody`` nothing
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass
 from typing import Any
+
+from tests.ports import free_port
 
 
 class S3Unavailable(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import free_port
+
 SLAPD = Path("/usr/sbin/slapd")
 SLAPADD = Path("/usr/sbin/slapadd")
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -39,12 +41,6 @@ DIRECTORY_LDIF = FIXTURES / "directory.ldif"
 
 class SlapdUnavailable(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _missing() -> str:
