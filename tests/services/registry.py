@@ -15,7 +15,6 @@ import contextlib
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.ports import free_port
+from tests.ports import bindable, free_port
 
 REGISTRY = "docker-registry"
 
@@ -49,15 +48,6 @@ http:
 
 class RegistryUnavailable(RuntimeError):
     pass
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -98,7 +88,7 @@ def start_registry() -> RegistryServer:
             "(scripts/install-system.sh test)"
         )
     root = Path(tempfile.mkdtemp(prefix="tenanthub-registry-"))
-    port = 5000 if port_is_free(5000) else free_port()
+    port = 5000 if bindable(5000) else free_port()
     config = root / "config.yml"
     config.write_text(CONFIG.format(root=root, port=port, secret=secrets.token_hex(16)))
     with (root / "registry.log").open("wb") as log:
